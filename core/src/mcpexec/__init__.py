@@ -1,0 +1,72 @@
+"""mcpexec: code mode for MCP.
+
+Agents search a catalog of MCP tools and run Python that calls them, so only what the code prints reaches the
+model. This package holds the hub (one client session per MCP server), the tool catalog and the configuration;
+code generation, search and sandboxed execution build on them.
+"""
+
+from __future__ import annotations
+
+from .catalog import Catalog, SnapshotError, ToolAnnotations, ToolSpec, UnknownToolError
+from .config import (
+    HttpServerConfig,
+    ServerConfig,
+    StdioServerConfig,
+    http_server,
+    load_config,
+    parse_config,
+    stdio_server,
+)
+from .errors import (
+    ConfigError,
+    ExecutionTimeout,
+    MCPExecError,
+    PolicyDenied,
+    SandboxCrashed,
+    SandboxError,
+    ServerError,
+    ToolCallError,
+    ToolTimeout,
+)
+from .hub import MCPHub, ServerStatus, SyncMCPHub, ToolStats
+from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    # hub
+    "MCPHub",
+    "SyncMCPHub",
+    "ServerStatus",
+    "ToolStats",
+    # configuration
+    "ServerConfig",
+    "StdioServerConfig",
+    "HttpServerConfig",
+    "stdio_server",
+    "http_server",
+    "load_config",
+    "parse_config",
+    # catalog
+    "Catalog",
+    "ToolSpec",
+    "ToolAnnotations",
+    # tool results
+    "ImageContent",
+    "AudioContent",
+    "ResourceContent",
+    "ResourceLink",
+    # errors
+    "MCPExecError",
+    "ConfigError",
+    "ServerError",
+    "ToolCallError",
+    "ToolTimeout",
+    "SandboxError",
+    "ExecutionTimeout",
+    "SandboxCrashed",
+    "PolicyDenied",
+    "SnapshotError",
+    "UnknownToolError",
+]

@@ -1,0 +1,108 @@
+"""The one exception tree of mcpexec.
+
+::
+
+    MCPExecError                  base of everything mcpexec raises on purpose
+    ├── ConfigError               bad server configuration (names the server and field)
+    ├── ServerError               a server failed to start, died, or broke the protocol
+    ├── ToolCallError             a tool call failed (isError, malformed result, ...)
+    │   └── ToolTimeout           a tool call ran past its timeout
+    ├── SandboxError              the sandbox failed
+    │   ├── ExecutionTimeout      a cell ran past its timeout
+    │   └── SandboxCrashed        the sandbox process died
+    └── PolicyDenied              a policy refused a call
+
+Exceptions from third-party libraries are mapped to these at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ExecutionTimeout",
+    "MCPExecError",
+    "PolicyDenied",
+    "SandboxCrashed",
+    "SandboxError",
+    "ServerError",
+    "ToolCallError",
+    "ToolTimeout",
+]
+
+
+class MCPExecError(Exception):
+    """Base class of every error mcpexec raises on purpose."""
+
+
+class ConfigError(MCPExecError, ValueError):
+    """A server configuration is invalid.
+
+    ``server`` and ``field`` name where the problem is (either may be ``None`` for file-level problems).
+    """
+
+    def __init__(self, message: str, *, server: str | None = None, field: str | None = None) -> None:
+        where = ""
+        if server is not None:
+            where = f"server {server!r}"
+            if field is not None:
+                where += f", field {field!r}"
+        elif field is not None:
+            where = f"field {field!r}"
+        super().__init__(f"{where}: {message}" if where else message)
+        self.server = server
+        self.field = field
+
+
+class ServerError(MCPExecError):
+    """An MCP server could not be started, died, or broke the protocol.
+
+    ``stderr_tail`` holds the last lines the server wrote to stderr, when known.
+    """
+
+    def __init__(self, message: str, *, server: str, stderr_tail: str = "") -> None:
+        text = f"server {server!r}: {message}"
+        if stderr_tail.strip():
+            text += "\n--- server stderr (tail) ---\n" + stderr_tail.rstrip()
+        super().__init__(text)
+        self.server = server
+        self.stderr_tail = stderr_tail
+
+
+class ToolCallError(MCPExecError):
+    """A tool call failed; ``message`` is the server's own text when it gave one."""
+
+    def __init__(self, message: str, *, server: str, tool: str) -> None:
+        super().__init__(f"{server}.{tool}: {message}")
+        self.message = message
+        self.server = server
+        self.tool = tool
+
+
+class ToolTimeout(ToolCallError):
+    """A tool call ran past its timeout; the server session stays usable."""
+
+    def __init__(self, *, server: str, tool: str, timeout: float) -> None:
+        super().__init__(
+            f"no result within {timeout:g} s (raise the timeout if the tool is slow)", server=server, tool=tool
+        )
+        self.timeout = timeout
+
+
+class SandboxError(MCPExecError):
+    """The sandbox failed to start or run code."""
+
+
+class ExecutionTimeout(SandboxError):
+    """A cell ran past its wall-clock timeout and was killed."""
+
+
+class SandboxCrashed(SandboxError):
+    """The sandbox process died; its state is lost."""
+
+
+class PolicyDenied(MCPExecError):
+    """A policy refused a tool call; ``reason`` says which rule."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
