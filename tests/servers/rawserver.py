@@ -38,11 +38,17 @@ def main() -> None:
             continue  # notifications
         params = msg.get("params") or {}
         if method == "initialize":
-            send({"jsonrpc": "2.0", "id": mid, "result": {
-                "protocolVersion": params.get("protocolVersion", "2025-06-18"),
-                "capabilities": {"tools": {"listChanged": False}},
-                "serverInfo": {"name": "rawserver", "version": "1.0"},
-            }})
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": mid,
+                    "result": {
+                        "protocolVersion": params.get("protocolVersion", "2025-06-18"),
+                        "capabilities": {"tools": {"listChanged": False}},
+                        "serverInfo": {"name": "rawserver", "version": "1.0"},
+                    },
+                }
+            )
         elif method == "ping":
             send({"jsonrpc": "2.0", "id": mid, "result": {}})
         elif method == "tools/list":

@@ -26,7 +26,7 @@ except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,assignment]
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
 
-from mcp.types import EmbeddedResource, ImageContent, TextContent, TextResourceContents, ToolAnnotations
+from mcp.types import EmbeddedResource, ImageContent, TextContent, ToolAnnotations
 
 server: Any = Server("testserver")
 _calls = 0
@@ -56,14 +56,17 @@ class Sum(BaseModel):
     total: float
 
 
-@server.tool(annotations=ToolAnnotations(readOnlyHint=True))
+@server.tool(annotations=ToolAnnotations.model_validate({"readOnlyHint": True}))
 def add(a: float, b: float) -> Sum:
     """Add two numbers and return the total."""
     _count_call()
     return Sum(total=a + b)
 
 
-@server.tool(title="Create issue", annotations=ToolAnnotations(destructiveHint=False, readOnlyHint=False))
+@server.tool(
+    title="Create issue",
+    annotations=ToolAnnotations.model_validate({"destructiveHint": False, "readOnlyHint": False}),
+)
 def create_issue(
     owner: Annotated[str, Field(description="Repository owner")],
     repo: str,
@@ -98,10 +101,12 @@ def image() -> list[Any]:
     _count_call()
     png = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
     return [
-        ImageContent(type="image", data=png, mimeType="image/png"),
-        EmbeddedResource(
-            type="resource",
-            resource=TextResourceContents(uri="file:///notes.txt", mimeType="text/plain", text="hello notes"),
+        ImageContent.model_validate({"type": "image", "data": png, "mimeType": "image/png"}),
+        EmbeddedResource.model_validate(
+            {
+                "type": "resource",
+                "resource": {"uri": "file:///notes.txt", "mimeType": "text/plain", "text": "hello notes"},
+            }
         ),
         TextContent(type="text", text="caption"),
     ]
@@ -155,7 +160,7 @@ async def add_tool(name: str, ctx: Context) -> str:  # type: ignore[type-arg]
         await notify()
     try:  # handshake era: notifications/tools/list_changed
         await ctx.session.send_tool_list_changed()
-    except Exception as exc:  # noqa: BLE001 - best effort on eras that drop it
+    except Exception as exc:
         print(f"legacy notification not sent: {exc}", file=sys.stderr)
     return name
 

@@ -7,7 +7,7 @@ code generation, search and sandboxed execution build on them.
 
 from __future__ import annotations
 
-from .catalog import Catalog, SnapshotError, ToolAnnotations, ToolSpec, UnknownToolError
+from .catalog import Catalog, ToolAnnotations, ToolSpec
 from .config import (
     HttpServerConfig,
     ServerConfig,
@@ -25,8 +25,10 @@ from .errors import (
     SandboxCrashed,
     SandboxError,
     ServerError,
+    SnapshotError,
     ToolCallError,
     ToolTimeout,
+    UnknownToolError,
 )
 from .hub import MCPHub, ServerStatus, SyncMCPHub, ToolStats
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink

@@ -7,12 +7,12 @@ event loop, where blocking would deadlock: use the async API there.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, ExitStack
 from types import TracebackType
 from typing import Self, TypeVar, TypeVarTuple, Unpack
 
-import sniffio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 __all__ = ["SyncBridge", "run_sync"]
@@ -23,11 +23,11 @@ Ts = TypeVarTuple("Ts")
 
 def _refuse_inside_event_loop() -> None:
     try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
+        asyncio.get_running_loop()
+    except RuntimeError:
         return
     raise RuntimeError(
-        f"the synchronous mcpexec API was called from inside a running {library} event loop; "
+        "the synchronous mcpexec API was called from inside a running event loop; "
         "use the async API there (e.g. 'async with MCPHub(...)')"
     )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from mcpexec.errors import MCPExecError
+from mcpexec.errors import SnapshotError, UnknownToolError
 
 __all__ = [
     "Catalog",
@@ -50,22 +50,6 @@ _SHADOWING = frozenset({"match", "case", "type", *_BUILTINS.split(), *(k for k i
 _ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-
-
-class SnapshotError(MCPExecError):
-    """A catalog snapshot is missing, not JSON, or not a supported ``mcpexec.catalog`` document."""
-
-
-class UnknownToolError(MCPExecError, LookupError):
-    """No such server or tool in the catalog; the message lists close matches."""
-
-    def __init__(self, message: str, *, server: str, name: str | None = None, suggestions: Sequence[str] = ()) -> None:
-        if suggestions:
-            message += "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
-        super().__init__(message)
-        self.server = server
-        self.name = name
-        self.suggestions = tuple(suggestions)
 
 
 def _transliterate(ch: str) -> str:

@@ -10,12 +10,16 @@
     ├── SandboxError              the sandbox failed
     │   ├── ExecutionTimeout      a cell ran past its timeout
     │   └── SandboxCrashed        the sandbox process died
-    └── PolicyDenied              a policy refused a call
+    ├── PolicyDenied              a policy refused a call
+    ├── SnapshotError             a catalog snapshot is missing or malformed
+    └── UnknownToolError          no such server or tool in the catalog (also a LookupError)
 
 Exceptions from third-party libraries are mapped to these at the boundary with ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
@@ -23,10 +27,12 @@ __all__ = [
     "MCPExecError",
     "PolicyDenied",
     "SandboxCrashed",
+    "SnapshotError",
     "SandboxError",
     "ServerError",
     "ToolCallError",
     "ToolTimeout",
+    "UnknownToolError",
 ]
 
 
@@ -106,3 +112,19 @@ class PolicyDenied(MCPExecError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class SnapshotError(MCPExecError):
+    """A catalog snapshot is missing, not JSON, or not a supported ``mcpexec.catalog`` document."""
+
+
+class UnknownToolError(MCPExecError, LookupError):
+    """No such server or tool in the catalog; the message lists close matches."""
+
+    def __init__(self, message: str, *, server: str, name: str | None = None, suggestions: Sequence[str] = ()) -> None:
+        if suggestions:
+            message += "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+        super().__init__(message)
+        self.server = server
+        self.name = name
+        self.suggestions = tuple(suggestions)

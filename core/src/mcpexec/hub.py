@@ -341,14 +341,16 @@ class MCPHub:
     async def _shutdown(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Stop every server. The body's own exception (or cancellation) propagates unchanged, never grouped."""
         task_group = self._task_group
         if task_group is None:
             return
         self._task_group = None
         for handle in self._handles.values():
             handle.request_stop()
+        task_group.cancel_scope.cancel()  # the SDK's process shutdown is shielded: cancelling cannot leak them
         try:
-            await task_group.__aexit__(exc_type, exc, tb)
+            await task_group.__aexit__(None, None, None)
         finally:
             for handle in self._handles.values():
                 handle.close_log()

@@ -5,7 +5,7 @@ Rules, in order:
 1. ``isError`` → :class:`~mcpexec.errors.ToolCallError` carrying the server's own text.
 2. ``structuredContent`` present → that value (already JSON data). When the tool's ``outputSchema`` is the
    wrapper the Python SDK generates for a non-object return type (``{"result": ...}``, titled
-   ``<tool>Output``), the wrapped value itself is returned.
+   ``<function>Output``), the wrapped value itself is returned.
 3. Otherwise the content blocks: one block gives one value, several give a list. A text block whose text is a
    JSON object or array is parsed; other text stays ``str`` (``"42"`` is not turned into a number). Images, audio,
    embedded resources and resource links become the small frozen dataclasses below. No content → ``None``.
@@ -149,9 +149,11 @@ def wrapped_result_schema(tool: str, output_schema: Mapping[str, Any] | None) ->
     """The schema of the wrapped value when ``output_schema`` is the SDK's ``{"result": ...}`` wrapper, else None.
 
     The `mcp` SDK (FastMCP / MCPServer) wraps a tool's non-object return value as ``{"result": value}`` and names
-    the schema ``<tool>Output``; that exact shape is what is recognised.
+    the schema ``<function>Output`` (usually ``<tool>Output``); an object schema titled ``...Output`` whose only
+    property is the required ``result`` is recognised as that wrapper.
     """
-    if output_schema is None or output_schema.get("title") != f"{tool}Output":
+    title = output_schema.get("title") if output_schema is not None else None
+    if output_schema is None or not isinstance(title, str) or not title.endswith("Output"):
         return None
     properties: Any = output_schema.get("properties")
     if not isinstance(properties, Mapping) or set(cast(Mapping[str, Any], properties)) != {"result"}:

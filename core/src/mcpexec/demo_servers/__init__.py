@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from ..config import ServerConfig, stdio_server
+from mcpexec.config import ServerConfig, stdio_server
 
 __all__ = ["default_servers"]
 

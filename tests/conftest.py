@@ -1,0 +1,186 @@
+"""Shared fixtures: real MCP servers (our test server over stdio and HTTP, the npm servers) and a leak check.
+
+Every test runs under :func:`no_leaked_processes`: the test process is made a child subreaper, so a server's
+grandchildren that outlive their parent are re-parented to us and are caught too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mcpexec.config import HttpServerConfig, StdioServerConfig, http_server, stdio_server
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = Path(__file__).resolve().parent / "servers"
+TESTSERVER = SERVERS / "testserver.py"
+RAWSERVER = SERVERS / "rawserver.py"
+NPM_MODULES = SERVERS / "npm" / "node_modules" / "@modelcontextprotocol"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+_become_subreaper()
+
+
+def _children() -> dict[int, psutil.Process]:
+    me = psutil.Process()
+    found: dict[int, psutil.Process] = {}
+    for child in me.children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found[child.pid] = child
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def _reap_zombies() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_processes() -> Iterator[None]:
+    """Fail a test that leaves a process behind (waits up to 5 s for stragglers, then kills them)."""
+    before = set(_children())
+    yield
+    deadline = time.monotonic() + 5.0
+    leaked: dict[int, psutil.Process] = {}
+    while time.monotonic() < deadline:
+        _reap_zombies()
+        leaked = {pid: p for pid, p in _children().items() if pid not in before}
+        if not leaked:
+            return
+        time.sleep(0.05)
+    described = []
+    for proc in leaked.values():
+        try:
+            described.append(f"{proc.pid}: {' '.join(proc.cmdline())[:200]}")
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    _reap_zombies()
+    pytest.fail("processes leaked by the test:\n" + "\n".join(described))
+
+
+def testserver_config(*args: str, **options: float) -> StdioServerConfig:
+    """Our MCP test server over stdio (extra command-line flags in ``args``)."""
+    return stdio_server(sys.executable, str(TESTSERVER), *args, **options)  # type: ignore[arg-type]
+
+
+def rawserver_config(*args: str, **options: float) -> StdioServerConfig:
+    """The hand-written JSON-RPC server over stdio."""
+    return stdio_server(sys.executable, str(RAWSERVER), *args, **options)  # type: ignore[arg-type]
+
+
+class HttpTestServer:
+    """Our test server as a subprocess serving streamable HTTP on 127.0.0.1 (an ephemeral port)."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(TESTSERVER), "--http", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = _readline_within(self.process, 20.0)
+        if not line.startswith("PORT="):
+            self.stop()
+            raise RuntimeError(f"test server did not report its port: {line!r}")
+        self.port = int(line.split("=", 1)[1])
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+
+    def config(self, **options: float) -> HttpServerConfig:
+        return http_server(self.url, **options)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _readline_within(process: subprocess.Popen[str], seconds: float) -> str:
+    import selectors
+
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    try:
+        if not selector.select(timeout=seconds):
+            return ""
+        return process.stdout.readline().strip()
+    finally:
+        selector.close()
+
+
+@pytest.fixture
+def http_test_server() -> Iterator[HttpTestServer]:
+    server = HttpTestServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def npm_server_entry(package: str) -> Path:
+    """The entry script of an installed npm MCP server; skips (fails in CI) when it is not installed."""
+    entry = NPM_MODULES / package / "dist" / "index.js"
+    if not entry.is_file():
+        message = f"npm server {package} not installed: run 'bash .ci/setup'"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return entry
+
+
+@pytest.fixture
+def everything_server() -> StdioServerConfig:
+    return stdio_server("node", str(npm_server_entry("server-everything")), "stdio")
+
+
+@pytest.fixture
+def filesystem_server(tmp_path: Path) -> StdioServerConfig:
+    root = tmp_path / "fs"
+    root.mkdir()
+    return stdio_server("node", str(npm_server_entry("server-filesystem")), str(root))
+
+
+@pytest.fixture
+def memory_server(tmp_path: Path) -> StdioServerConfig:
+    return stdio_server(
+        "node", str(npm_server_entry("server-memory")), env={"MEMORY_FILE_PATH": str(tmp_path / "memory.jsonl")}
+    )
