@@ -184,3 +184,14 @@ def memory_server(tmp_path: Path) -> StdioServerConfig:
     return stdio_server(
         "node", str(npm_server_entry("server-memory")), env={"MEMORY_FILE_PATH": str(tmp_path / "memory.jsonl")}
     )
+
+
+def python_server_command(name: str) -> str:
+    """A third-party Python MCP server installed in .venv-servers; skips (fails in CI) when missing."""
+    command = ROOT / ".venv-servers" / "bin" / name
+    if not command.is_file():
+        message = f"Python MCP server {name} not installed: run 'bash .ci/setup'"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(command)

@@ -198,7 +198,6 @@ def test_save_catalog_writes_a_snapshot_catalog_load_reads(tmp_path: Path) -> No
         assert [tool.to_json() for tool in catalog.tools(server)] == listed["servers"][server]["tools"]
 
 
-@pytest.mark.xfail(reason="cli.py: OSError from Catalog.save escapes main() as a traceback", strict=True)
 def test_save_catalog_into_a_missing_directory_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     result = run_cli("tools", "--save-catalog", str(tmp_path / "no" / "such" / "dir.json"), cwd=tmp_path)
     assert "Traceback" not in result.stderr

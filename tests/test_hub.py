@@ -30,13 +30,15 @@ async def test_lists_tools_with_schemas_and_annotations() -> None:
     async with MCPHub({"test": testserver_config()}) as hub:
         status = hub.status()["test"]
         assert status.state == "ready"
-        assert status.info is not None and status.info.name == "testserver"
+        assert status.info is not None
+        assert status.info.name == "testserver"
         names = {tool.name for tool in hub.catalog.tools("test")}
         assert {"add", "create_issue", "echo", "fail", "slow", "crash", "image", "rows"} <= names
         issue = hub.tool("test", "create_issue")
         assert issue.title == "Create issue"
         assert issue.input_schema["required"] == ["owner", "repo", "title"]
-        assert issue.output_schema is not None and "number" in issue.output_schema["properties"]
+        assert issue.output_schema is not None
+        assert "number" in issue.output_schema["properties"]
         assert hub.tool("test", "add").annotations.read_only is True
 
 
@@ -66,7 +68,9 @@ async def test_status_callback_reports_each_transition() -> None:
 
     async with MCPHub({"ok": testserver_config(), "bad": testserver_config("--fail-at-start")}, on_status=record):
         pass
-    assert ("ok", "starting") in seen and ("ok", "ready") in seen and ("bad", "failed") in seen
+    assert ("ok", "starting") in seen
+    assert ("ok", "ready") in seen
+    assert ("bad", "failed") in seen
     assert seen[-1][1] == "stopped" or ("ok", "stopped") in seen
 
 
@@ -86,12 +90,14 @@ async def test_call_results_are_python_values() -> None:
             {"id": 1, "status": "pending"},
         ]
         image, resource, caption = await hub.call_tool("test", "image")
-        assert isinstance(image, ImageContent) and image.data.startswith(b"\x89PNG")
+        assert isinstance(image, ImageContent)
+        assert image.data.startswith(b"\x89PNG")
         assert image.mime_type == "image/png"
         assert resource == ResourceContent(uri="file:///notes.txt", mime_type="text/plain", text="hello notes")
         assert caption == "caption"
         raw = await hub.call_tool_raw("test", "add", {"a": 1, "b": 1})
-        assert raw["structuredContent"] == {"total": 2.0} and raw["isError"] is False
+        assert raw["structuredContent"] == {"total": 2.0}
+        assert raw["isError"] is False
 
 
 async def test_tool_error_carries_the_server_message() -> None:
@@ -142,11 +148,15 @@ async def test_counters_per_server_and_tool() -> None:
         with pytest.raises(ToolTimeout):
             await hub.call_tool("test", "slow", {"seconds": 5}, timeout=0.2)
         stats = hub.stats()["test"]
-        assert stats["echo"].calls == 2 and stats["echo"].errors == 0
-        assert stats["echo"].bytes_out > 1000 and stats["echo"].bytes_in > 1000
-        assert stats["fail"].errors == 1 and stats["slow"].timeouts == 1
+        assert stats["echo"].calls == 2
+        assert stats["echo"].errors == 0
+        assert stats["echo"].bytes_out > 1000
+        assert stats["echo"].bytes_in > 1000
+        assert stats["fail"].errors == 1
+        assert stats["slow"].timeouts == 1
         total = hub.server_stats("test")
-        assert total.calls == 4 and total.errors == 2
+        assert total.calls == 4
+        assert total.errors == 2
 
 
 # -- faults ----------------------------------------------------------------------------------------------------
@@ -169,9 +179,11 @@ async def test_server_failing_at_start_is_reported_and_others_work() -> None:
     servers = {"good": testserver_config(), "bad": testserver_config("--fail-at-start")}
     async with MCPHub(servers, max_restarts=1, restart_backoff=0.01) as hub:
         bad = hub.status()["bad"]
-        assert bad.state == "failed" and bad.error
+        assert bad.state == "failed"
+        assert bad.error
         assert "missing database URL" in bad.stderr_tail
-        assert "bad" in hub.catalog.servers and hub.catalog.tools("bad") == ()
+        assert "bad" in hub.catalog.servers
+        assert hub.catalog.tools("bad") == ()
         assert await hub.call_tool("good", "echo", {"text": "fine"}) == "fine"
         with pytest.raises(ServerError, match="missing database URL") as caught:
             await hub.call_tool("bad", "echo", {"text": "x"})
@@ -192,7 +204,8 @@ async def test_server_hanging_at_start_times_out() -> None:
     with anyio.fail_after(15):
         async with MCPHub(servers) as hub:
             hang = hub.status()["hang"]
-            assert hang.state == "failed" and "did not start within 1 s" in (hang.error or "")
+            assert hang.state == "failed"
+            assert "did not start within 1 s" in (hang.error or "")
             assert await hub.call_tool("good", "echo", {"text": "ok"}) == "ok"
 
 
@@ -204,7 +217,8 @@ async def test_server_dying_mid_call_is_restarted_on_next_call() -> None:
         assert hub.status()["test"].state == "failed"
         assert await hub.call_tool("other", "echo", {"text": "unaffected"}) == "unaffected"
         assert await hub.call_tool("test", "echo", {"text": "back"}) == "back"
-        assert hub.status()["test"].state == "ready" and hub.status()["test"].restarts == 1
+        assert hub.status()["test"].state == "ready"
+        assert hub.status()["test"].restarts == 1
 
 
 async def test_server_crashing_on_every_start_gives_bounded_retries() -> None:
@@ -231,16 +245,23 @@ async def test_malformed_result_is_a_tool_error_and_server_keeps_serving() -> No
 
 async def test_tools_list_changed_refreshes_the_catalog() -> None:
     changes: list[int] = []
+    changed = anyio.Event()
+
+    def on_change(catalog: Any) -> None:
+        changes.append(len(catalog))
+        if ("test", "fresh-tool") in catalog:
+            changed.set()
+
     async with MCPHub({"test": testserver_config()}) as hub:
-        hub.on_catalog_changed(lambda catalog: changes.append(len(catalog)))
+        hub.on_catalog_changed(on_change)
         before = len(hub.catalog)
         assert await hub.call_tool("test", "add_tool", {"name": "fresh-tool"}) == "fresh-tool"
         with anyio.fail_after(10):
-            while ("test", "fresh-tool") not in hub.catalog:
-                await anyio.sleep(0.02)
+            await changed.wait()
+        assert ("test", "fresh-tool") in hub.catalog
         assert len(hub.catalog) == before + 1
         assert hub.tool("test", "fresh-tool").identifier == "fresh_tool"
-        assert changes and changes[-1] == before + 1
+        assert changes[-1] == before + 1
         assert await hub.call_tool("test", "fresh-tool", {"x": 3}) == "fresh-tool:3"
 
 
@@ -308,11 +329,17 @@ async def test_exit_stops_every_server_process() -> None:
 async def test_exit_after_body_raised_stops_servers() -> None:
     before = _descendants()
     during: set[int] = set()
-    with pytest.raises(RuntimeError, match="boom"):
+
+    async def body() -> None:
+        nonlocal during
         async with MCPHub({"a": testserver_config()}):
             during = _descendants() - before
             raise RuntimeError("boom")
-    assert during and not (_descendants() & during)
+
+    with pytest.raises(RuntimeError, match="boom"):  # the body's own exception, not an ExceptionGroup
+        await body()
+    assert during
+    assert not (_descendants() & during)
 
 
 async def test_exit_after_cancellation_stops_servers() -> None:
@@ -323,7 +350,8 @@ async def test_exit_after_cancellation_stops_servers() -> None:
             during = _descendants() - before
             await hub.call_tool("a", "slow", {"seconds": 30}, timeout=60)
     assert scope.cancelled_caught
-    assert during and not (_descendants() & during)
+    assert during
+    assert not (_descendants() & during)
 
 
 async def test_hub_is_not_reentrant_and_needs_opening() -> None:

@@ -298,10 +298,6 @@ def test_import_has_no_side_effects(package: str) -> None:
     assert loaded["threads"] == 1, "importing must not start threads"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mcpexec/_compat.py runs _mcp_error_types() at import time, which imports mcp (and pydantic, httpx2)",
-)
 def test_importing_mcpexec_does_not_import_mcp() -> None:
     modules = set(_import_in_subprocess("mcpexec")["modules"])
     heavy = {"mcp", "pydantic", "httpx", "httpx2", "starlette", "uvicorn"}

@@ -18,6 +18,7 @@ Differences handled here:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import logging
@@ -105,13 +106,14 @@ def to_wire(model: Any) -> dict[str, Any]:
     return dumped
 
 
+@functools.cache
 def _mcp_error_types() -> tuple[type[BaseException], ...]:
+    """The SDK's JSON-RPC error class (2.x ``MCPError``, 1.x ``McpError``), looked up on first use."""
     exceptions: Any = importlib.import_module("mcp.shared.exceptions")
     names = ("MCPError", "McpError")
     return tuple(getattr(exceptions, n) for n in names if hasattr(exceptions, n))
 
 
-_MCP_ERRORS = _mcp_error_types()
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     anyio.ClosedResourceError,
     anyio.BrokenResourceError,
@@ -122,7 +124,7 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 
 def map_exception(exc: Exception) -> Exception:
     """Translate an SDK exception raised by a request into one of ours."""
-    if isinstance(exc, _MCP_ERRORS):
+    if isinstance(exc, _mcp_error_types()):
         error: Any = getattr(exc, "error", None)
         code: int | None = getattr(error, "code", None)
         message: str = getattr(error, "message", None) or str(exc)

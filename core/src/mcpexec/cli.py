@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
@@ -102,12 +104,27 @@ def _as_json(catalog: Catalog, statuses: dict[str, ServerStatus]) -> dict[str, A
     return {"servers": servers}
 
 
+def _check_writable(target: str) -> None:
+    """Refuse a --save-catalog target that cannot be written, before any server is started."""
+    path = Path(target)
+    if path.is_dir():
+        raise MCPExecError(f"--save-catalog {target}: is a directory; give a file name such as catalog.json")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise MCPExecError(f"--save-catalog {target}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise MCPExecError(f"--save-catalog {target}: directory {parent} is not writable")
+
+
 async def _list_tools(servers: dict[str, ServerConfig], args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr, list(servers))
     async with MCPHub(servers, on_status=progress, max_restarts=0) as hub:
         catalog, statuses = hub.catalog, hub.status()
     if args.save_catalog:
-        catalog.save(args.save_catalog)
+        try:
+            catalog.save(args.save_catalog)
+        except OSError as exc:
+            raise MCPExecError(f"--save-catalog {args.save_catalog}: cannot write: {exc.strerror or exc}") from exc
         print(f"catalog of {len(catalog)} tools saved to {args.save_catalog}", file=sys.stderr)
     if args.json:
         json.dump(_as_json(catalog, statuses), sys.stdout, indent=2, ensure_ascii=False)
@@ -147,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mcpexec`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "save_catalog", None):
+            _check_writable(args.save_catalog)
         servers = _servers_from(args)
         return run_sync(_list_tools, servers, args)
     except MCPExecError as exc:

@@ -36,8 +36,20 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[MCPExecError], args: tuple[object, ...], state: dict[str, object]) -> MCPExecError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class MCPExecError(Exception):
     """Base class of every error mcpexec raises on purpose."""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take keyword-only arguments; rebuild from args + attributes so errors pickle and copy
+        # (they cross process boundaries in worker pools and sandboxes).
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigError(MCPExecError, ValueError):
