@@ -287,6 +287,31 @@ async def test_streamable_http_server(http_test_server: HttpTestServer) -> None:
         assert await hub.call_tool("web", "echo", {"text": "still"}) == "still"
 
 
+async def test_http_headers_are_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpexec.config import parse_config
+
+    server = HttpTestServer("--require-token", "s3cret")
+    try:
+        monkeypatch.setenv("TEST_MCP_TOKEN", "s3cret")
+        configs = parse_config(
+            {
+                "mcpServers": {
+                    "authorized": {"url": server.url, "headers": {"Authorization": "Bearer ${TEST_MCP_TOKEN}"}},
+                    "anonymous": {"url": server.url, "startupTimeout": 5},
+                }
+            }
+        )
+        with anyio.fail_after(30):
+            async with MCPHub(configs, max_restarts=0) as hub:
+                assert hub.status()["authorized"].state == "ready"
+                assert await hub.call_tool("authorized", "echo", {"text": "with token"}) == "with token"
+                anonymous = hub.status()["anonymous"]
+                assert anonymous.state == "failed"
+                assert "401" in (anonymous.error or "")
+    finally:
+        server.stop()
+
+
 async def test_http_server_unreachable_is_reported() -> None:
     import socket
 

@@ -1,8 +1,9 @@
 """Our own MCP test server, written with the `mcp` SDK (1.x FastMCP or 2.x MCPServer).
 
 Run over stdio (default) or streamable HTTP on 127.0.0.1 (``--http``: binds port 0 and prints ``PORT=<n>`` on
-stdout before serving). Fault modes: ``--fail-at-start`` (writes to stderr and exits 3), ``--hang-at-start``
-(never answers), ``--crash-after N`` (exits on the N-th tool call).
+stdout before serving; ``--require-token T`` demands ``Authorization: Bearer T``). Fault modes:
+``--fail-at-start`` (writes to stderr and exits 3), ``--hang-at-start`` (never answers), ``--crash-after N``
+(exits on the N-th tool call).
 """
 
 from __future__ import annotations
@@ -165,7 +166,22 @@ async def add_tool(name: str, ctx: Context) -> str:  # type: ignore[type-arg]
     return name
 
 
-def _serve_http() -> None:
+def _require_token(app: Any, token: str) -> Any:
+    """Wrap an ASGI app so that every HTTP request needs ``Authorization: Bearer <token>`` (else 401)."""
+
+    async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            if headers.get(b"authorization") != f"Bearer {token}".encode():
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"missing or wrong bearer token"})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def _serve_http(token: str | None) -> None:
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -174,6 +190,8 @@ def _serve_http() -> None:
     sock.listen(64)
     print(f"PORT={sock.getsockname()[1]}", flush=True)
     app = server.streamable_http_app()
+    if token is not None:
+        app = _require_token(app, token)
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 
@@ -185,6 +203,7 @@ def main() -> None:
     parser.add_argument("--fail-at-start", action="store_true")
     parser.add_argument("--hang-at-start", action="store_true")
     parser.add_argument("--crash-after", type=int)
+    parser.add_argument("--require-token", help="(HTTP) demand 'Authorization: Bearer <token>'")
     args = parser.parse_args()
     _crash_after = args.crash_after
     if args.fail_at_start:
@@ -196,7 +215,7 @@ def main() -> None:
         while True:
             time.sleep(3600)
     if args.http:
-        _serve_http()
+        _serve_http(args.require_token)
     else:
         server.run("stdio")
 

@@ -122,8 +122,20 @@ _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def map_exception(exc: Exception) -> Exception:
-    """Translate an SDK exception raised by a request into one of ours."""
+def _single_leaf(exc: Exception) -> Exception:
+    """The one exception inside (nested) groups of one, else ``exc`` itself."""
+    leaf: Exception = exc
+    while isinstance(leaf, ExceptionGroup):
+        leaves: tuple[Exception, ...] = cast(ExceptionGroup[Exception], leaf).exceptions
+        if len(leaves) != 1:
+            break
+        leaf = leaves[0]
+    return cast(Exception, leaf)  # a group of several stays a group
+
+
+def map_exception(raised: Exception) -> Exception:
+    """Translate an SDK exception raised by a request into one of ours (a group of one is unwrapped first)."""
+    exc = _single_leaf(raised)
     if isinstance(exc, _mcp_error_types()):
         error: Any = getattr(exc, "error", None)
         code: int | None = getattr(error, "code", None)
@@ -145,12 +157,39 @@ def map_exception(exc: Exception) -> Exception:
     return exc
 
 
+class _HttpErrors:
+    """Remembers the last HTTP error status (the SDKs turn a 401 into a bare "error response")."""
+
+    def __init__(self) -> None:
+        self._last: str | None = None
+
+    async def __call__(self, response: Any) -> None:
+        if response.status_code >= 400:
+            request = response.request
+            self._last = f"HTTP {response.status_code} {response.reason_phrase} from {request.method} {request.url}"
+
+    def explain(self, error: Exception) -> Exception:
+        """``error`` with the last HTTP error status added to its message (once), if there was one."""
+        detail, self._last = self._last, None
+        if detail is None or not isinstance(error, RemoteError | ConnectionLost | MalformedResult):
+            return error
+        if isinstance(error, RemoteError):
+            return RemoteError(error.code, f"{error.message} ({detail})")
+        return type(error)(f"{error} ({detail})")
+
+
+def _explained(exc: Exception, http_errors: _HttpErrors | None) -> Exception:
+    mapped = map_exception(exc)
+    return http_errors.explain(mapped) if http_errors is not None else mapped
+
+
 class Connection:
     """One live client connection to one MCP server, speaking wire-format dicts."""
 
-    def __init__(self, session: Any, info: ServerInfo) -> None:
+    def __init__(self, session: Any, info: ServerInfo, http_errors: _HttpErrors | None = None) -> None:
         self._session = session
         self.info = info
+        self._http_errors = http_errors
 
     async def list_tools_page(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of ``tools/list``: the tools as wire dicts and the next cursor (``None`` on the last page)."""
@@ -162,7 +201,7 @@ class Connection:
                 params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
                 result = await self._session.list_tools(params=params)
         except Exception as exc:
-            raise map_exception(exc) from exc
+            raise _explained(exc, self._http_errors) from exc
         wire = to_wire(result)
         tools = wire.get("tools")
         if not isinstance(tools, list):
@@ -176,7 +215,7 @@ class Connection:
         try:
             result = await self._session.call_tool(name, dict(arguments))
         except Exception as exc:
-            raise map_exception(exc) from exc
+            raise _explained(exc, self._http_errors) from exc
         return to_wire(result)
 
 
@@ -195,7 +234,9 @@ def _stdio_params(config: Mapping[str, Any]) -> Any:
     )
 
 
-async def _open_streams(stack: AsyncExitStack, config: Mapping[str, Any], errlog: IO[str]) -> tuple[Any, Any]:
+async def _open_streams(
+    stack: AsyncExitStack, config: Mapping[str, Any], errlog: IO[str], http_errors: _HttpErrors
+) -> tuple[Any, Any]:
     """Enter the transport for ``config`` and return its (read, write) streams."""
     if config["transport"] == "stdio":
         stdio: Any = importlib.import_module("mcp.client.stdio")
@@ -203,6 +244,9 @@ async def _open_streams(stack: AsyncExitStack, config: Mapping[str, Any], errlog
         return streams[0], streams[1]
     http_utils: Any = importlib.import_module("mcp.shared._httpx_utils")
     http_client: Any = http_utils.create_mcp_http_client(headers=dict(config.get("headers", {})))
+    hooks: dict[str, list[Any]] = dict(http_client.event_hooks)
+    hooks["response"] = [*hooks.get("response", []), http_errors]
+    http_client.event_hooks = hooks
     await stack.enter_async_context(http_client)
     shttp: Any = importlib.import_module("mcp.client.streamable_http")
     streams = await stack.enter_async_context(shttp.streamable_http_client(config["url"], http_client=http_client))
@@ -251,16 +295,17 @@ async def connect(
         if _is_list_changed(message):
             on_tools_changed()
 
+    http_errors = _HttpErrors() if config["transport"] == "streamable_http" else None
     async with AsyncExitStack() as stack:
         if IS_MCP2:
             mcp: Any = importlib.import_module("mcp")
-            read, write = await _open_streams(stack, config, errlog)
+            read, write = await _open_streams(stack, config, errlog, http_errors or _HttpErrors())
             transport = _PreopenedTransport(read, write)
             client: Any = mcp.Client(transport, cache=None, message_handler=message_handler)
             try:
                 await stack.enter_async_context(client)
             except Exception as exc:
-                raise map_exception(exc) from exc
+                raise _explained(exc, http_errors) from exc
             info = _server_info(client.session.initialize_result, client.protocol_version)
             if client.session.initialize_result is None:
                 info = ServerInfo(
@@ -274,18 +319,18 @@ async def connect(
             stack.callback(task_group.cancel_scope.cancel)
             if info.tools_list_changed:  # handshake-era servers refuse the listen request: harmless
                 task_group.start_soon(_listen_for_changes, client, on_tools_changed)
-            yield Connection(client, info)
+            yield Connection(client, info, http_errors)
         else:
             mcp = importlib.import_module("mcp")
-            read, write = await _open_streams(stack, config, errlog)
+            read, write = await _open_streams(stack, config, errlog, http_errors or _HttpErrors())
             session: Any = await stack.enter_async_context(
                 mcp.ClientSession(read, write, message_handler=message_handler)
             )
             try:
                 init = await session.initialize()
             except Exception as exc:
-                raise map_exception(exc) from exc
-            yield Connection(session, _server_info(init, None))
+                raise _explained(exc, http_errors) from exc
+            yield Connection(session, _server_info(init, None), http_errors)
 
 
 class _PreopenedTransport:

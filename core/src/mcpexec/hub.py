@@ -93,7 +93,9 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc} (install it or fix 'command')"
     if isinstance(exc, ConnectionLost):
-        return "closed the connection during start-up (it probably exited; see its stderr)"
+        return f"closed the connection during start-up (it probably exited; see its stderr): {exc}"
+    if isinstance(exc, RemoteError):
+        return f"refused the handshake: {exc.message}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -190,6 +192,9 @@ class _ServerHandle:
                 failure = f"did not start within {timeout:g} s (raise startup_timeout if it is slow)"
         except Exception as exc:  # every startup failure is reported, never raised into the hub
             failure = _describe(exc)
+            url = self.config.get("url")
+            if isinstance(url, str) and url not in failure:
+                failure += f" (url {url})"
             logger.debug("server %s failed", self.name, exc_info=True)
         finally:
             if self._attempt is attempt:
