@@ -221,6 +221,24 @@ async def test_server_dying_mid_call_is_restarted_on_next_call() -> None:
         assert hub.status()["test"].restarts == 1
 
 
+async def test_server_dying_while_idle_is_noticed_and_restarted() -> None:
+    died = anyio.Event()
+
+    def watch(status: ServerStatus) -> None:
+        if status.name == "test" and status.state == "failed":
+            died.set()
+
+    async with MCPHub({"test": testserver_config()}, on_status=watch) as hub:
+        assert await hub.call_tool("test", "exit_later", {"seconds": 0.2}) == "bye"
+        with anyio.fail_after(10):
+            await died.wait()  # noticed without any call
+        status = hub.status()["test"]
+        assert "closed the connection" in (status.error or "")
+        assert "leaving on purpose" in status.stderr_tail
+        assert await hub.call_tool("test", "echo", {"text": "again"}) == "again"  # this call restarts it
+        assert hub.status()["test"].restarts == 1
+
+
 async def test_server_crashing_on_every_start_gives_bounded_retries() -> None:
     async with MCPHub({"flaky": testserver_config("--crash-after", "1")}, max_restarts=2, restart_backoff=0.01) as hub:
         for expected_restarts in (0, 1, 2):  # exits on the first call of every life; each call restarts it once
@@ -327,14 +345,18 @@ async def test_http_server_unreachable_is_reported() -> None:
                 await hub.call_tool("web", "echo", {"text": "x"})
 
 
-async def test_http_server_that_goes_away_is_reconnected() -> None:
+async def test_http_server_that_goes_away_is_reconnected_when_it_is_back() -> None:
     server = HttpTestServer()
     try:
-        async with MCPHub({"web": server.config(timeout=5)}, max_restarts=0) as hub:
+        async with MCPHub({"web": server.config(timeout=2)}, max_restarts=1, restart_backoff=0.05) as hub:
             assert await hub.call_tool("web", "echo", {"text": "one"}) == "one"
             server.stop()
-            with anyio.fail_after(15), pytest.raises((ServerError, ToolCallError)):
-                await hub.call_tool("web", "echo", {"text": "two"})
+            with anyio.fail_after(15), pytest.raises((ServerError, ToolTimeout)):
+                await hub.call_tool("web", "echo", {"text": "two"})  # 2.x: refused at once; 1.x: times out
+            server = HttpTestServer("--port", str(server.port))  # back, same address
+            assert await hub.call_tool("web", "echo", {"text": "three"}) == "three"
+            assert hub.status()["web"].state == "ready"
+            assert hub.status()["web"].restarts >= 1
     finally:
         server.stop()
 

@@ -135,6 +135,19 @@ def crash() -> str:
 
 
 @server.tool()
+def exit_later(seconds: float) -> str:
+    """Answer, then exit the process after `seconds` (the server dies while idle)."""
+    import threading
+
+    def leave() -> None:
+        print("testserver: leaving on purpose", file=sys.stderr, flush=True)
+        os._exit(5)
+
+    threading.Timer(seconds, leave).start()
+    return "bye"
+
+
+@server.tool()
 def log_to_stderr(text: str) -> str:
     """Write a line to stderr."""
     print(text, file=sys.stderr, flush=True)
@@ -181,18 +194,18 @@ def _require_token(app: Any, token: str) -> Any:
     return guarded
 
 
-def _serve_http(token: str | None) -> None:
+def _serve_http(token: str | None, port: int) -> None:
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(64)
     print(f"PORT={sock.getsockname()[1]}", flush=True)
     app = server.streamable_http_app()
     if token is not None:
         app = _require_token(app, token)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 
 
@@ -204,6 +217,7 @@ def main() -> None:
     parser.add_argument("--hang-at-start", action="store_true")
     parser.add_argument("--crash-after", type=int)
     parser.add_argument("--require-token", help="(HTTP) demand 'Authorization: Bearer <token>'")
+    parser.add_argument("--port", type=int, default=0, help="(HTTP) port to bind; default: an ephemeral one")
     args = parser.parse_args()
     _crash_after = args.crash_after
     if args.fail_at_start:
@@ -215,7 +229,7 @@ def main() -> None:
         while True:
             time.sleep(3600)
     if args.http:
-        _serve_http(args.require_token)
+        _serve_http(args.require_token, args.port)
     else:
         server.run("stdio")
 

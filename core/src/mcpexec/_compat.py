@@ -283,12 +283,14 @@ async def connect(
     *,
     errlog: IO[str],
     on_tools_changed: Callable[[], None],
+    on_closed: Callable[[], None],
 ) -> AsyncGenerator[Connection]:
     """Start (stdio) or reach (HTTP) the server, complete the handshake and yield a :class:`Connection`.
 
-    ``errlog`` receives a stdio server's stderr (it must be a real file). ``on_tools_changed`` is called (from the
-    connection's own task, never raising) whenever the server says its tool list changed. SDK exceptions raised
-    while connecting propagate unchanged; the caller maps them.
+    ``errlog`` receives a stdio server's stderr (it must be a real file). ``on_tools_changed`` is called whenever
+    the server says its tool list changed, ``on_closed`` when the server hangs up by itself; both run in the
+    connection's own tasks and must not raise. Exceptions raised while connecting are mapped where they can be
+    (an HTTP error status is named) and otherwise propagate; the caller describes them.
     """
 
     async def message_handler(message: Any) -> None:
@@ -297,17 +299,19 @@ async def connect(
 
     http_errors = _HttpErrors() if config["transport"] == "streamable_http" else None
     async with AsyncExitStack() as stack:
+        read, write = await _open_streams(stack, config, errlog, http_errors or _HttpErrors())
+        task_group: anyio.abc.TaskGroup = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(task_group.cancel_scope.cancel)  # runs before the task group is left (LIFO)
+        read = _watch_for_hangup(stack, task_group, read, on_closed)
+        mcp: Any = importlib.import_module("mcp")
         if IS_MCP2:
-            mcp: Any = importlib.import_module("mcp")
-            read, write = await _open_streams(stack, config, errlog, http_errors or _HttpErrors())
-            transport = _PreopenedTransport(read, write)
-            client: Any = mcp.Client(transport, cache=None, message_handler=message_handler)
+            client: Any = mcp.Client(_PreopenedTransport(read, write), cache=None, message_handler=message_handler)
             try:
                 await stack.enter_async_context(client)
             except Exception as exc:
                 raise _explained(exc, http_errors) from exc
             info = _server_info(client.session.initialize_result, client.protocol_version)
-            if client.session.initialize_result is None:
+            if client.session.initialize_result is None:  # 2026 era: no initialize, a discover result
                 info = ServerInfo(
                     name=getattr(client.server_info, "name", "") or "",
                     version=getattr(client.server_info, "version", "") or "",
@@ -315,14 +319,10 @@ async def connect(
                     capabilities=to_wire(client.server_capabilities),
                     instructions=client.instructions,
                 )
-            task_group: anyio.abc.TaskGroup = await stack.enter_async_context(anyio.create_task_group())
-            stack.callback(task_group.cancel_scope.cancel)
             if info.tools_list_changed:  # handshake-era servers refuse the listen request: harmless
                 task_group.start_soon(_listen_for_changes, client, on_tools_changed)
             yield Connection(client, info, http_errors)
         else:
-            mcp = importlib.import_module("mcp")
-            read, write = await _open_streams(stack, config, errlog, http_errors or _HttpErrors())
             session: Any = await stack.enter_async_context(
                 mcp.ClientSession(read, write, message_handler=message_handler)
             )
@@ -331,6 +331,30 @@ async def connect(
             except Exception as exc:
                 raise _explained(exc, http_errors) from exc
             yield Connection(session, _server_info(init, None), http_errors)
+
+
+def _watch_for_hangup(
+    stack: AsyncExitStack, task_group: anyio.abc.TaskGroup, source: Any, on_closed: Callable[[], None]
+) -> Any:
+    """Interpose on the transport's read stream so that the server hanging up (a stdio server exiting while
+    idle) is noticed at once, not on the next call: ``on_closed`` runs when the stream ends by itself."""
+    sink, receive = anyio.create_memory_object_stream[Any](0)
+    # every end is closed on the way out (the session closes only the stream it was given)
+    stack.callback(source.close)
+    stack.callback(sink.close)
+    stack.callback(receive.close)
+
+    async def forward() -> None:
+        try:
+            async with sink, source:
+                async for item in source:
+                    await sink.send(item)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return  # the session closed its end first: we are shutting down
+        on_closed()
+
+    task_group.start_soon(forward)
+    return receive
 
 
 class _PreopenedTransport:

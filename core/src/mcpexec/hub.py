@@ -120,7 +120,6 @@ class _ServerHandle:
         self.state: ServerState = "stopped"
         self.error: str | None = None
         self.restarts = 0
-        self.starts = 0
         self.wire_tools: list[dict[str, Any]] = []
         self._errlog: IO[str] | None = None
         self._attempt: _Attempt | None = None
@@ -166,7 +165,6 @@ class _ServerHandle:
         """Start a connection task and wait until it is ready or has failed."""
         attempt = _Attempt()
         self._attempt = attempt
-        self.starts += 1
         self._set_state("starting")
         task_group.start_soon(self._hold, attempt, name=f"mcpexec server {self.name}")
         await attempt.settled.wait()
@@ -181,7 +179,12 @@ class _ServerHandle:
         ready = False
         try:
             with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
-                async with connect(self.config, errlog=errlog, on_tools_changed=self._tools_changed) as connection:
+                async with connect(
+                    self.config,
+                    errlog=errlog,
+                    on_tools_changed=self._tools_changed,
+                    on_closed=lambda: self._hung_up(attempt),
+                ) as connection:
                     self.wire_tools = await _list_all_tools(connection)
                     startup.deadline = math.inf
                     self.connection, ready = connection, True
@@ -222,9 +225,18 @@ class _ServerHandle:
 
     def mark_lost(self, reason: str) -> None:
         """The connection broke: close it; the next call restarts the server."""
-        self.error = reason
-        self.state = "failed"
+        if self.state != "failed":
+            self._set_state("failed", reason)
         self.request_stop()
+
+    def _hung_up(self, attempt: _Attempt) -> None:
+        """The server closed the connection by itself (e.g. the process exited while idle).
+
+        Only the state changes here: calls in flight still get their "connection closed" error from the SDK,
+        and the next call stops this attempt and restarts the server.
+        """
+        if self._attempt is attempt and not attempt.stop.is_set() and self.state == "ready":
+            self._set_state("failed", "the server closed the connection (it probably exited; see its stderr)")
 
     async def ensure_connected(self, task_group: anyio.abc.TaskGroup) -> Connection:
         """The live connection, restarting the server (bounded retries with backoff) if it is down."""

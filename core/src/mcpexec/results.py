@@ -34,25 +34,22 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class ImageContent:
-    """An image a tool returned."""
-
+class _Media:
     data: bytes
     mime_type: str
 
     def __repr__(self) -> str:
-        return f"ImageContent(mime_type={self.mime_type!r}, {len(self.data)} bytes)"
+        return f"{type(self).__name__}(mime_type={self.mime_type!r}, {len(self.data)} bytes)"
 
 
-@dataclass(frozen=True, slots=True)
-class AudioContent:
-    """An audio clip a tool returned."""
+@dataclass(frozen=True, slots=True, repr=False)
+class ImageContent(_Media):
+    """An image a tool returned: raw ``data`` bytes and their ``mime_type``."""
 
-    data: bytes
-    mime_type: str
 
-    def __repr__(self) -> str:
-        return f"AudioContent(mime_type={self.mime_type!r}, {len(self.data)} bytes)"
+@dataclass(frozen=True, slots=True, repr=False)
+class AudioContent(_Media):
+    """An audio clip a tool returned: raw ``data`` bytes and their ``mime_type``."""
 
 
 @dataclass(frozen=True, slots=True)
