@@ -235,7 +235,7 @@ def _stdio_params(config: Mapping[str, Any]) -> Any:
 
 
 async def _open_streams(
-    stack: AsyncExitStack, config: Mapping[str, Any], errlog: IO[str], http_errors: _HttpErrors
+    stack: AsyncExitStack, config: Mapping[str, Any], errlog: IO[Any], http_errors: _HttpErrors
 ) -> tuple[Any, Any]:
     """Enter the transport for ``config`` and return its (read, write) streams."""
     if config["transport"] == "stdio":
@@ -281,7 +281,7 @@ async def _listen_for_changes(client: Any, on_tools_changed: Callable[[], None])
 async def connect(
     config: ServerConfig,
     *,
-    errlog: IO[str],
+    errlog: IO[Any],
     on_tools_changed: Callable[[], None],
     on_closed: Callable[[], None],
 ) -> AsyncGenerator[Connection]:

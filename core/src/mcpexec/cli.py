@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -157,12 +158,20 @@ def _parser() -> argparse.ArgumentParser:
     tools.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tools.add_argument("--server", "-s", action="append", help="only this server (repeatable)")
     tools.add_argument("--save-catalog", metavar="FILE", help="also save the catalog as a JSON snapshot")
+    tools.add_argument("--verbose", "-v", action="store_true", help="log what the hub and the mcp SDK do")
     return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Quiet by default: the mcp SDK logs tracebacks for recoverable server misbehaviour (which the table shows)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    logging.getLogger("mcp").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mcpexec`` command; returns the exit status."""
     args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
     try:
         if getattr(args, "save_catalog", None):
             _check_writable(args.save_catalog)

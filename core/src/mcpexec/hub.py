@@ -17,16 +17,16 @@ import json
 import logging
 import math
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, Any, Literal, Self, cast
+from typing import Any, Literal, Self, cast
 
 import anyio
 import anyio.abc
 
 from ._compat import Connection, ConnectionLost, MalformedResult, RemoteError, ServerInfo, connect, map_exception
+from ._stderr import StderrLog
 from ._sync import SyncBridge
 from .catalog import Catalog, ToolSpec, UnknownToolError
 from .config import ServerConfig, server_startup_timeout, server_timeout, validate_servers
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 ServerState = Literal["starting", "ready", "failed", "stopped"]
 
 _MAX_PAGES = 1000
-_STDERR_TAIL_BYTES = 8192
+_STDERR_TRIM_INTERVAL = 2.0  # seconds between checks that a server's stderr log stays bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class _ServerHandle:
         self.error: str | None = None
         self.restarts = 0
         self.wire_tools: list[dict[str, Any]] = []
-        self._errlog: IO[str] | None = None
+        self._errlog: StderrLog | None = None
         self._attempt: _Attempt | None = None
         self._lock = anyio.Lock()
         self._refresh_pending = False
@@ -130,17 +130,7 @@ class _ServerHandle:
 
     def stderr_tail(self, max_lines: int = 40) -> str:
         """The last lines the server wrote to stderr (stdio servers only)."""
-        log = self._errlog
-        if log is None or log.closed:
-            return ""
-        try:
-            log.flush()
-            end = log.seek(0, 2)
-            log.seek(max(0, end - _STDERR_TAIL_BYTES))
-            text = log.read()
-        except (OSError, ValueError):
-            return ""
-        return "\n".join(text.splitlines()[-max_lines:])
+        return self._errlog.tail(max_lines) if self._errlog is not None else ""
 
     def status(self) -> ServerStatus:
         info = self.connection.info if self.connection is not None else None
@@ -173,7 +163,7 @@ class _ServerHandle:
         """Hold one connection open until asked to stop or until it is lost."""
         if self._errlog is not None:
             self._errlog.close()
-        self._errlog = errlog = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._errlog = errlog = StderrLog()
         timeout = server_startup_timeout(self.config)
         failure: str | None = None
         ready = False
@@ -181,7 +171,7 @@ class _ServerHandle:
             with anyio.CancelScope(deadline=anyio.current_time() + timeout) as startup:
                 async with connect(
                     self.config,
-                    errlog=errlog,
+                    errlog=errlog.file,
                     on_tools_changed=self._tools_changed,
                     on_closed=lambda: self._hung_up(attempt),
                 ) as connection:
@@ -190,7 +180,10 @@ class _ServerHandle:
                     self.connection, ready = connection, True
                     self._set_state("ready")
                     attempt.settled.set()
-                    await attempt.stop.wait()
+                    while not attempt.stop.is_set():
+                        with anyio.move_on_after(_STDERR_TRIM_INTERVAL):
+                            await attempt.stop.wait()
+                        errlog.trim()
             if startup.cancelled_caught and not ready:
                 failure = f"did not start within {timeout:g} s (raise startup_timeout if it is slow)"
         except Exception as exc:  # every startup failure is reported, never raised into the hub
