@@ -45,7 +45,7 @@ async def test_lists_tools_with_schemas_and_annotations() -> None:
 async def test_paginated_tools_list_is_followed_to_the_end() -> None:
     async with MCPHub({"raw": rawserver_config("--tools", "25", "--page-size", "4")}) as hub:
         names = [tool.name for tool in hub.catalog.tools("raw")]
-    assert len(names) == 27  # 25 numbered tools + malformed + garbage, over 7 pages
+    assert len(names) == 28  # 25 numbered tools + malformed, garbage, echo-args over 7 pages
     assert [n for n in names if n.startswith("tool_")] == [f"tool_{i:03d}" for i in range(25)]
 
 
@@ -286,7 +286,7 @@ async def test_tools_list_changed_refreshes_the_catalog() -> None:
 async def test_refresh_on_request() -> None:
     async with MCPHub({"raw": rawserver_config("--tools", "3")}) as hub:
         catalog = await hub.refresh()
-        assert len(catalog.tools("raw")) == 5
+        assert len(catalog.tools("raw")) == 6
 
 
 # -- streamable HTTP -------------------------------------------------------------------------------------------

@@ -24,6 +24,18 @@ def main() -> None:
     args = parser.parse_args()
     tools = [_tool(f"tool_{i:03d}", f"Tool number {i}.") for i in range(args.tools)]
     tools += [_tool("malformed", "Returns a malformed result."), _tool("garbage", "Writes garbage to stdout.")]
+    odd_names = {
+        "type": "object",
+        "properties": {
+            "per-page": {"type": "integer", "description": "Items per page."},
+            "from": {"type": "string", "description": "Start date."},
+            "class": {"type": "string", "enum": ["a", "b"]},
+            "arguments": {"type": "string"},
+            "ok_name": {"type": "boolean"},
+        },
+        "required": ["from"],
+    }
+    tools.append({"name": "echo-args", "description": "Return the arguments as JSON.", "inputSchema": odd_names})
 
     def send(message: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(message) + "\n")
@@ -62,6 +74,9 @@ def main() -> None:
             name = params.get("name")
             if name == "malformed":
                 send({"jsonrpc": "2.0", "id": mid, "result": {"content": "not a list", "isError": "perhaps"}})
+            elif name == "echo-args":
+                text = json.dumps(params.get("arguments") or {}, sort_keys=True)
+                send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": text}]}})
             elif name == "garbage":
                 sys.stdout.write("this is not JSON-RPC\n")
                 send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "after garbage"}]}})

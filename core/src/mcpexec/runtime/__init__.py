@@ -1,0 +1,81 @@
+"""The guest runtime: what generated wrappers and agent code import inside a sandbox. **Standard library only.**
+
+The sandbox receives this package as ``mcpexec.runtime`` (nothing else of mcpexec), so the generated
+``servers/`` package can write ``from mcpexec.runtime import call_mcp_tool`` in any sandbox and on the host alike.
+
+Tool calls go through one pluggable *tool caller*: inside a sandbox the executor installs the bridge to the host;
+on the host, :func:`set_tool_caller` lets a script or a test route wrapper calls to an ``MCPHub``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeAlias, cast
+
+__all__ = [
+    "ToolCaller",
+    "ToolResult",
+    "NoToolCaller",
+    "call_mcp_tool",
+    "merge_arguments",
+    "set_tool_caller",
+]
+
+ToolResult: TypeAlias = Any
+"""What a tool without an ``outputSchema`` returns: its result as Python data.
+
+Structured content comes back as ``dict``/``list`` data, text that is a JSON object or array is parsed, other text
+is a ``str``; images, audio and resources are small objects with ``data``/``mime_type`` or ``uri``/``text``
+attributes; several content blocks come back as a list of those; no content is ``None``.
+"""
+
+ToolCaller: TypeAlias = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
+"""``async (server, tool, arguments) -> value``: performs one MCP tool call."""
+
+_caller: ToolCaller | None = None
+
+
+class NoToolCaller(RuntimeError):
+    """A wrapper was called where no tool caller is installed (outside a sandbox session)."""
+
+
+def set_tool_caller(caller: ToolCaller | None) -> ToolCaller | None:
+    """Install the function that performs tool calls; returns the previous one (``None`` uninstalls)."""
+    global _caller
+    previous, _caller = _caller, caller
+    return previous
+
+
+async def call_mcp_tool(server: str, tool: str, arguments: Mapping[str, Any] | None = None) -> Any:
+    """Call ``tool`` on ``server`` with ``arguments`` and return its result as Python data."""
+    caller = _caller
+    if caller is None:
+        raise NoToolCaller(
+            f"cannot call {server}.{tool}: no tool caller is installed. Generated wrappers run inside "
+            "mcpexec's execute_code; on the host, install one with mcpexec.runtime.set_tool_caller()."
+        )
+    return await caller(server, tool, dict(arguments or {}))
+
+
+def merge_arguments(
+    arguments: object,
+    keywords: Mapping[str, Any],
+    renamed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The tool arguments of a wrapper call: the positional dict (seed style) and/or the keyword arguments.
+
+    ``renamed`` maps Python keyword names back to the tool's own parameter names (for names such as ``per-page``
+    or ``from`` that cannot be keywords). A key given both ways is an error, not a silent override.
+    """
+    if arguments is not None and not isinstance(arguments, Mapping):
+        raise TypeError(
+            f"tool arguments must be a dict of parameter names to values, not {type(arguments).__name__}; "
+            "call the tool as tool(name=value, ...) or tool({'name': value, ...})"
+        )
+    merged: dict[str, Any] = dict(cast(Mapping[str, Any], arguments or {}))
+    for name, value in keywords.items():
+        key = renamed.get(name, name) if renamed else name
+        if key in merged:
+            raise TypeError(f"argument {key!r} given twice (in the dict and as a keyword)")
+        merged[key] = value
+    return merged
