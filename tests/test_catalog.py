@@ -573,3 +573,12 @@ def test_snapshot_round_trip_any_names(names: list[str]) -> None:
     cat = Catalog.from_wire({"s": [{"name": n, "inputSchema": {"type": "object"}} for n in names]})
     assert len(cat) == len({n for n in names if n})
     assert Catalog.from_json(json.loads(json.dumps(cat.to_json()))) == cat
+
+
+def test_saved_snapshot_is_readable_by_others(tmp_path: Path) -> None:
+    target = tmp_path / "catalog.json"
+    Catalog().save(target)
+    assert target.stat().st_mode & 0o777 == 0o644
+    target.chmod(0o640)
+    Catalog().save(target)
+    assert target.stat().st_mode & 0o777 == 0o640

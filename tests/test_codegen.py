@@ -7,6 +7,7 @@ import importlib
 import inspect
 import json
 import pydoc
+import subprocess
 import sys
 import typing
 from collections.abc import Iterator
@@ -330,3 +331,30 @@ async def test_real_npm_servers_generate_compiling_typed_packages(
         everything = importlib.import_module("servers.everything")
         assert callable(everything.get_sum)
         assert json.loads(json.dumps(everything.__all__))
+
+
+REAL_CATALOG = Path(__file__).parent / "data" / "real_catalog.json"
+
+
+def test_real_catalog_generates_a_package_that_compiles_and_passes_pyright(tmp_path: Path) -> None:
+    catalog = Catalog.load(REAL_CATALOG)
+    package = generate_package(catalog, tmp_path / "servers")
+    assert package.tools == len(catalog) >= 300
+    for path in package.files:
+        compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
+    pyright = Path(sys.executable).parent / "pyright"
+    if not pyright.exists():
+        pytest.skip("pyright is installed by .ci/setup")
+    config = {"typeCheckingMode": "basic", "include": ["servers"], "pythonVersion": "3.11"}
+    (tmp_path / "pyrightconfig.json").write_text(json.dumps(config))
+    result = subprocess.run(
+        [str(pyright), "-p", str(tmp_path), "--pythonpath", sys.executable, "--outputjson"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    problems = [d for d in report["generalDiagnostics"] if d["severity"] in ("error", "warning")]
+    assert problems == []
+    assert report["summary"]["filesAnalyzed"] == len(package.files)

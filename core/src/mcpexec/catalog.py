@@ -13,6 +13,7 @@ import json
 import keyword
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -462,6 +463,8 @@ class Catalog:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            # mkstemp makes the file private (0600); a snapshot gets the existing file's mode, else rw-r--r--
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

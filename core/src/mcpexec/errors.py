@@ -11,6 +11,7 @@
     │   ├── ExecutionTimeout      a cell ran past its timeout
     │   └── SandboxCrashed        the sandbox process died
     ├── PolicyDenied              a policy refused a call
+    ├── UsageError                an mcpexec API was called with a bad argument (also a ValueError)
     ├── SnapshotError             a catalog snapshot is missing or malformed
     └── UnknownToolError          no such server or tool in the catalog (also a LookupError)
 
@@ -33,6 +34,7 @@ __all__ = [
     "ToolCallError",
     "ToolTimeout",
     "UnknownToolError",
+    "UsageError",
 ]
 
 
@@ -140,3 +142,7 @@ class UnknownToolError(MCPExecError, LookupError):
         self.server = server
         self.name = name
         self.suggestions = tuple(suggestions)
+
+
+class UsageError(MCPExecError, ValueError):
+    """An mcpexec function was called with a bad argument; the message says which and what is accepted."""

@@ -74,8 +74,8 @@ def _top_init(catalog: Catalog, modules: dict[str, str]) -> str:
     lines = ["Typed wrappers for the tools of these MCP servers:", ""]
     for server in catalog.servers:
         lines.append(f"    servers.{modules[server]}: {len(catalog.tools(server))} tools (server {server})")
-    out = [docstring_literal("\n".join(lines)), "", MARKER, ""]
-    out.append("__all__ = [" + ", ".join(string_literal(modules[s]) for s in catalog.servers) + "]")
+    lines += ["", "Import a server's tools with: from servers.<server> import <tool>"]
+    out = [docstring_literal("\n".join(lines)), "", MARKER]  # servers are imported on demand, not here
     return "\n".join(out) + "\n"
 
 

@@ -11,7 +11,9 @@ literal built here is a plain (non-raw) double-quoted or triple-double-quoted st
   "Trojan Source"), line/paragraph separators (Zl, Zp), unassigned code points and lone surrogates become
   ``\\x``/``\\u``/``\\U`` escapes, so the source stays valid UTF-8 and reads the same to a reviewer and to Python.
 
-Reading the literal back (``ast.literal_eval``) gives the original text exactly.
+Reading a one-line literal back (``ast.literal_eval``) gives the original text exactly. Docstrings differ in one
+point: a lone surrogate, which CPython cannot store in a class docstring (it encodes ``__doc__`` as UTF-8), becomes
+U+FFFD there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def _escape_char(ch: str, *, keep_newline: bool) -> str:
+    if keep_newline and "\ud800" <= ch <= "\udfff":
+        return "\ufffd"
     if ch in _ALWAYS:
         return _ALWAYS[ch]
     if ch == "\n":

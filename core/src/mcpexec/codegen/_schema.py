@@ -25,6 +25,7 @@ __all__ = [
     "TypeNode",
     "TypedDictDef",
     "UnionOf",
+    "union",
 ]
 
 LiteralValue: TypeAlias = str | int | bool | None
@@ -186,7 +187,7 @@ class SchemaConverter:
             return self._resolve_ref(ref, root, depth)
         node = self._convert_plain(schema, root, hint, depth)
         if schema.get("nullable") is True:
-            node = _union([node, Prim("None")])
+            node = union([node, Prim("None")])
         return node
 
     def _convert_plain(self, schema: Mapping[str, Any], root: Mapping[str, Any], hint: str, depth: int) -> TypeNode:
@@ -204,7 +205,7 @@ class SchemaConverter:
                     else AnyType(f"{key} entry is not a schema")
                     for i, item in enumerate(options)
                 ]
-                return _union(members)
+                return union(members)
         all_of = _as_list(schema.get("allOf"))
         if all_of:
             return self._all_of(schema, all_of, root, hint, depth)
@@ -217,7 +218,7 @@ class SchemaConverter:
             kinds = [k for k in cast(list[Any], kind) if isinstance(k, str)]
             if not kinds:
                 return AnyType("type list without type names")
-            return _union([self._single_type(k, schema, root, hint, depth) for k in kinds])
+            return union([self._single_type(k, schema, root, hint, depth) for k in kinds])
         if isinstance(kind, str):
             return self._single_type(kind, schema, root, hint, depth)
         if "properties" in schema or "additionalProperties" in schema:
@@ -389,7 +390,8 @@ def _flatten(members: list[TypeNode]) -> Iterator[TypeNode]:
             yield member
 
 
-def _union(members: list[TypeNode]) -> TypeNode:
+def union(members: list[TypeNode]) -> TypeNode:
+    """The union of ``members``, flattened and deduplicated (``Any`` absorbs everything)."""
     unique: list[TypeNode] = []
     for member in _flatten(members):
         if isinstance(member, AnyType):

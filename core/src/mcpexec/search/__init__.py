@@ -1,0 +1,249 @@
+"""Tool search with progressive disclosure: ``search_tools(query, detail_level, limit)``.
+
+Three detail levels, as in the seed:
+
+- ``"name_only"``: ``["github.create_issue", ...]`` (server and tool identifier; tiny);
+- ``"with_description"``: name, server, a one-line description and the import line;
+- ``"full"``: also the title, the whole description, input/output schemas, annotations and the generated signature.
+
+Ranking is lexical by default (BM25F over tool names split on snake/camel/kebab case, titles, descriptions,
+parameter names and the server name, with light stemming and curated synonyms; no model, no download). Pass any
+embedding function as ``embedder`` to fuse a semantic ranking with the lexical one (reciprocal rank fusion).
+The same index works on the host, offline from a catalog snapshot, and behind the sandbox's guest proxy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from mcpexec.catalog import Catalog, ToolSpec
+from mcpexec.codegen import server_modules
+from mcpexec.codegen._render import render_tool
+from mcpexec.errors import UsageError
+from mcpexec.search._bm25 import BM25FIndex, FieldSpec
+from mcpexec.search._embed import EmbeddingRanker, reciprocal_rank_fusion
+from mcpexec.search._text import analyze, expand, split_words
+
+__all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LIMIT"]
+
+DetailLevel = Literal["name_only", "with_description", "full"]
+DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
+MAX_LIMIT = 200
+
+FIELDS: dict[str, FieldSpec] = {
+    "name": FieldSpec(weight=3.0, b=0.3),
+    "server": FieldSpec(weight=1.5, b=0.0),
+    "title": FieldSpec(weight=1.5, b=0.3),
+    "lead": FieldSpec(weight=1.2, b=0.5),  # the description's first sentence
+    "description": FieldSpec(weight=1.0, b=0.75),
+    "parameters": FieldSpec(weight=0.4, b=0.75),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSummary:
+    """A server for browsing: its package name, tool count and a few example tools."""
+
+    server: str
+    module: str
+    tools: int
+    examples: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"server": self.server, "module": self.module, "tools": self.tools, "examples": list(self.examples)}
+
+
+def _lead(description: str) -> str:
+    text = description.strip()
+    for stop in (". ", ".\n", "\n\n"):
+        cut = text.find(stop)
+        if cut != -1:
+            text = text[: cut + 1]
+    return text[:300]
+
+
+def _one_line(tool: ToolSpec) -> str:
+    text = _lead(tool.description) or (tool.title or "")
+    line = " ".join(text.split())
+    return line if len(line) <= 160 else line[:159] + "…"
+
+
+def _parameter_text(tool: ToolSpec) -> str:
+    properties = tool.input_schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return ""
+    parts: list[str] = []
+    for key, value in properties.items():  # pyright: ignore[reportUnknownVariableType]
+        parts.append(str(key))  # pyright: ignore[reportUnknownArgumentType]
+        if isinstance(value, Mapping):
+            description = value.get("description")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+            if isinstance(description, str):
+                parts.append(description[:200])
+    return " ".join(parts)
+
+
+def _document(tool: ToolSpec) -> dict[str, list[str]]:
+    return {
+        "name": analyze(tool.name),
+        "server": analyze(tool.server),
+        "title": analyze(tool.title or ""),
+        "lead": analyze(_lead(tool.description)),
+        "description": analyze(tool.description),
+        "parameters": analyze(_parameter_text(tool)),
+    }
+
+
+def _embedding_text(tool: ToolSpec) -> str:
+    name = " ".join(split_words(tool.name))
+    return f"{tool.server}: {name}. {tool.title or ''} {tool.description[:500]}".strip()
+
+
+def _check_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise UsageError(f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    return limit
+
+
+def _check_offset(offset: object) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise UsageError(f"offset must be a non-negative integer, got {offset!r}")
+    return offset
+
+
+def _check_query(query: object) -> str:
+    if not isinstance(query, str):
+        raise UsageError(f"query must be a string, got {type(query).__name__}")
+    return query
+
+
+class ToolIndex:
+    """A search index over a :class:`~mcpexec.catalog.Catalog` (build once; rebuild when the catalog changes)."""
+
+    def __init__(self, catalog: Catalog, *, embedder: object | None = None, embedding_weight: float = 1.0) -> None:
+        """``embedder``: optional embedding function (see :mod:`mcpexec.search._embed`) fused with BM25F."""
+        self.catalog = catalog
+        self._tools: list[ToolSpec] = list(catalog)
+        self._modules = server_modules(catalog)
+        self._lexical = BM25FIndex([_document(t) for t in self._tools], FIELDS)
+        self._server_terms = {server: set(analyze(server)) for server in catalog.servers}
+        self._embedding = (
+            EmbeddingRanker(embedder, [_embedding_text(t) for t in self._tools]) if embedder is not None else None
+        )
+        self._embedding_weight = embedding_weight
+        self._signatures: dict[tuple[str, str], str] = {}
+
+    # -- ranking -----------------------------------------------------------------------------------------------
+
+    def rank(self, query: str, *, server: str | None = None) -> list[tuple[ToolSpec, float]]:
+        """Every matching tool with its score, best first (ties broken by server order and name)."""
+        candidates = self._candidate_ids(server)
+        terms = analyze(query)
+        if not terms and self._embedding is None:
+            return []
+        lexical = self._lexical.scores(expand(terms)) if terms else {}
+        lexical = {i: s for i, s in lexical.items() if i in candidates}
+        mentioned = {name for name, words in self._server_terms.items() if words and words <= set(terms)}
+        if mentioned:  # a server named in the query ("in our Jira", "on GitLab") is a strong cue
+            lexical = {i: s * (1.6 if self._tools[i].server in mentioned else 1.0) for i, s in lexical.items()}
+        if self._embedding is None:
+            scores = lexical
+        else:
+            similarity = self._embedding.scores(query)
+            semantic = sorted(candidates, key=lambda i: (-similarity[i], i))[:100]
+            lexical_order = sorted(lexical, key=lambda i: (-lexical[i], i))[:100]
+            scores = reciprocal_rank_fusion([lexical_order, semantic], weights=[1.0, self._embedding_weight])
+        ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        return [(self._tools[i], score) for i, score in ordered if score > 0 and not math.isnan(score)]
+
+    def _candidate_ids(self, server: str | None) -> set[int]:
+        if server is None:
+            return set(range(len(self._tools)))
+        if server not in self._modules and server not in self._modules.values():
+            known = ", ".join(self.catalog.servers) or "none"
+            raise UsageError(f"unknown server {server!r} (servers: {known})")
+        return {i for i, tool in enumerate(self._tools) if server in (tool.server, self._modules.get(tool.server))}
+
+    # -- progressive disclosure --------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str = "",
+        detail_level: str = "name_only",
+        limit: int = 10,
+        *,
+        server: str | None = None,
+        offset: int = 0,
+    ) -> list[Any]:
+        """Search (or, with an empty query, list) tools at one of the three detail levels.
+
+        ``limit`` 1 to 200 results from ``offset``; ``server`` restricts to one server (its name or package name).
+        """
+        if detail_level not in DETAIL_LEVELS:
+            raise UsageError(f"detail_level must be one of {', '.join(DETAIL_LEVELS)}; got {detail_level!r}")
+        limit = _check_limit(limit)
+        offset = _check_offset(offset)
+        query = _check_query(query)
+        if query.strip():
+            tools = [tool for tool, _score in self.rank(query, server=server)]
+        else:
+            tools = [self._tools[i] for i in sorted(self._candidate_ids(server))]
+        return [self.describe(tool, detail_level) for tool in tools[offset : offset + limit]]
+
+    def describe(self, tool: ToolSpec, detail_level: str = "with_description") -> Any:
+        """One tool at a detail level (the shape :meth:`search` returns)."""
+        module = self._modules[tool.server]
+        if detail_level == "name_only":
+            return f"{module}.{tool.identifier}"
+        entry: dict[str, Any] = {
+            "name": tool.identifier,
+            "server": tool.server,
+            "description": _one_line(tool),
+            "import": f"from servers.{module} import {tool.identifier}",
+        }
+        if detail_level == "full":
+            entry["tool"] = tool.name
+            entry["title"] = tool.title
+            entry["description"] = tool.description
+            entry["signature"] = self.signature(tool)
+            entry["input_schema"] = tool.input_schema
+            entry["output_schema"] = tool.output_schema
+            annotations = tool.annotations
+            entry["annotations"] = {
+                key: value
+                for key, value in (
+                    ("read_only", annotations.read_only),
+                    ("destructive", annotations.destructive),
+                    ("idempotent", annotations.idempotent),
+                    ("open_world", annotations.open_world),
+                )
+                if value is not None
+            }
+        return entry
+
+    def signature(self, tool: ToolSpec) -> str:
+        """The generated wrapper's keyword signature (rendered on first use, then cached)."""
+        key = (tool.server, tool.name)
+        if key not in self._signatures:
+            self._signatures[key] = render_tool(tool).signature
+        return self._signatures[key]
+
+    # -- browsing ----------------------------------------------------------------------------------------------
+
+    def list_servers(self) -> list[ServerSummary]:
+        """Every server with its tool count and a few example tool names."""
+        return [
+            ServerSummary(
+                server=server,
+                module=self._modules[server],
+                tools=len(tools := self.catalog.tools(server)),
+                examples=tuple(t.identifier for t in tools[:5]),
+            )
+            for server in self.catalog.servers
+        ]
+
+    def list_tools(self, server: str) -> list[str]:
+        """The tool names (identifiers) of one server."""
+        return [self._tools[i].identifier for i in sorted(self._candidate_ids(server))]

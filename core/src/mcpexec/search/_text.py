@@ -1,0 +1,276 @@
+"""Text analysis for tool search: word splitting, a light stemmer, stopwords and synonym groups.
+
+Tool names are split on snake, kebab, dotted, slashed and camel case (``getFileContents`` → get file contents),
+words are lower-cased and reduced by a small suffix stemmer (create/creates/created/creating/creation → creat),
+and query words can be widened with curated synonym groups of the vocabulary tools use (fetch ~ get, ticket ~
+issue, MR ~ merge request). Everything here is deterministic and dependency-free.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = ["STOPWORDS", "analyze", "expand", "split_words", "stem"]
+
+# one pass: acronyms before a capitalized word (HTTPRequest -> HTTP, Request), capitalized/lower words, digits
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "else",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "without",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "done",
+        "doing",
+        "have",
+        "has",
+        "had",
+        "having",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "we",
+        "us",
+        "our",
+        "ours",
+        "you",
+        "your",
+        "yours",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "each",
+        "every",
+        "some",
+        "such",
+        "no",
+        "not",
+        "only",
+        "own",
+        "same",
+        "so",
+        "than",
+        "too",
+        "very",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "just",
+        "also",
+        "please",
+        "pls",
+        "want",
+        "wanna",
+        "need",
+        "needs",
+        "like",
+        "let",
+        "lets",
+        "get",
+        "gets",
+        "got",
+        "give",
+        "me",
+        "tell",
+        "thanks",
+        "thank",
+        "hey",
+        "hi",
+        "okay",
+        "ok",
+        "now",
+        "right",
+        "currently",
+        "up",
+        "down",
+        "out",
+        "off",
+        "again",
+        "once",
+        "really",
+        "quick",
+        "quickly",
+        "some",
+        "something",
+        "thing",
+        "things",
+        "via",
+        "using",
+        "use",
+        "one",
+        "two",
+        "its",
+        "i'd",
+        "i'm",
+        "it's",
+        "what's",
+        "don't",
+    ]
+) - {"get", "gets", "got", "give", "tell", "up", "down", "out", "off", "all", "use", "using", "now"}
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-case words of ``text``, splitting camelCase, acronyms, digits and every punctuation."""
+    return [word.lower() for word in _WORD.findall(text)]
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ments", "ment", "ed", "es", "s")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light, deterministic suffix stemmer (good enough to match inflections of the same word)."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("ss"):
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        word = word[:-1]
+    return word
+
+
+def analyze(text: str) -> list[str]:
+    """The index terms of ``text``: split, stopwords dropped, stemmed."""
+    return [stem(w) for w in split_words(text) if w not in STOPWORDS]
+
+
+# Groups of words tools and users use for the same thing. A query word widens to the rest of its group(s).
+_SYNONYM_GROUPS = [
+    "get fetch retrieve read show view display obtain open see check inspect describe",
+    "list enumerate browse all show",
+    "create add new make insert generate open file post register spin provision",
+    "delete remove drop destroy erase purge discard trash wipe",
+    "update edit modify change set patch alter rename adjust",
+    "search find query lookup locate grep filter look",
+    "send post message notify tell ping share announce broadcast reply",
+    "run execute start launch trigger invoke kick",
+    "stop cancel kill terminate abort halt",
+    "issue bug ticket defect task",
+    "pull merge pr mr request",
+    "repository repo project codebase",
+    "file document doc",
+    "folder directory dir",
+    "comment note reply feedback discussion",
+    "user member person people account collaborator teammate assignee",
+    "commit revision change",
+    "page wiki article",
+    "database db collection",
+    "spreadsheet sheet workbook worksheet excel xlsx",
+    "image picture photo screenshot",
+    "time clock date timezone",
+    "pod container workload",
+    "cluster kubernetes k8s kube",
+    "log logs",
+    "error exception crash",
+    "unstage reset",
+    "stage add",
+    "navigate browse visit goto url",
+    "remember memory knowledge graph entity entities",
+    "blob storage bucket",
+    "contact lead customer",
+    "vm machine",
+    "diff difference compare",
+    "history log",
+    "permission role access",
+    "label tag",
+    "release tag version",
+    "workflow pipeline action job",
+    "sprint iteration milestone",
+]
+
+
+def _build_synonyms() -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for group in _SYNONYM_GROUPS:
+        terms = {stem(w) for w in group.split()}
+        for term in terms:
+            table.setdefault(term, set()).update(terms)
+    return {term: frozenset(others - {term}) for term, others in table.items()}
+
+
+_SYNONYMS = _build_synonyms()
+
+
+def expand(terms: list[str]) -> dict[str, float]:
+    """Query term weights: each analyzed term 1.0, its synonyms ``0.35`` (never above a term's own weight)."""
+    weights: dict[str, float] = {}
+    for term in terms:
+        weights[term] = 1.0
+    for term in terms:
+        for synonym in _SYNONYMS.get(term, ()):
+            if synonym not in weights:
+                weights[synonym] = 0.35
+    return weights
