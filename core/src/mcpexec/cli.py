@@ -1,8 +1,12 @@
 """The ``mcpexec`` command line.
 
-``mcpexec tools [--config mcp.json] [--json] [--server NAME] [--save-catalog FILE]`` starts the configured MCP
-servers, prints each server and its tools (a table, or JSON with ``--json``) and stops them again. Without
-``--config`` it uses the bundled demo servers, so it works offline on a fresh install.
+- ``mcpexec tools [--config mcp.json] [--json] [--server NAME] [--save-catalog FILE]`` starts the configured MCP
+  servers, prints each server and its tools (a table, or JSON) and stops them again;
+- ``mcpexec generate [--config mcp.json | --catalog FILE] [--out servers]`` writes the typed ``servers/`` package;
+- ``mcpexec search "create an issue" [--detail with_description] [--limit N]`` searches the tools
+  (``--servers`` lists the servers for browsing).
+
+Without ``--config`` (or ``--catalog``) the bundled demo servers are used, so everything works offline.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from typing import Any, TextIO
 from . import __version__
 from ._sync import run_sync
 from .catalog import Catalog
+from .codegen import generate_package, server_modules
 from .config import ServerConfig, load_config
 from .demo_servers import default_servers
 from .errors import MCPExecError
 from .hub import MCPHub, ServerStatus
+from .search import DETAIL_LEVELS, MAX_LIMIT, ToolIndex
 
 __all__ = ["main"]
 
@@ -149,16 +155,92 @@ def _servers_from(args: argparse.Namespace) -> dict[str, ServerConfig]:
     return servers
 
 
+def _add_source_options(command: argparse.ArgumentParser, *, snapshot: bool) -> None:
+    command.add_argument("--config", "-c", help="an mcp.json file ({'mcpServers': {...}}); default: bundled demo")
+    if snapshot:
+        command.add_argument("--catalog", metavar="FILE", help="a catalog snapshot (no servers are started)")
+    command.add_argument("--server", "-s", action="append", help="only this server (repeatable)")
+    command.add_argument("--verbose", "-v", action="store_true", help="log what the hub and the mcp SDK do")
+
+
+async def _start_for_catalog(servers: dict[str, ServerConfig]) -> Catalog:
+    progress = _Progress(sys.stderr, list(servers))
+    async with MCPHub(servers, on_status=progress, max_restarts=0) as hub:
+        catalog, statuses = hub.catalog, hub.status()
+    failed = [name for name, status in statuses.items() if status.state != "ready"]
+    if failed:
+        print(f"warning: left out (failed to start): {', '.join(failed)}", file=sys.stderr)
+    return catalog
+
+
+def _catalog_from(args: argparse.Namespace) -> Catalog:
+    if args.catalog is not None:
+        if args.config is not None:
+            raise MCPExecError("give --config or --catalog, not both")
+        catalog = Catalog.load(args.catalog)
+        if args.server:
+            unknown = [s for s in args.server if s not in catalog.servers]
+            if unknown:
+                known = ", ".join(catalog.servers)
+                raise MCPExecError(f"--server {', '.join(unknown)}: not in the catalog ({known})")
+            catalog = Catalog([t for t in catalog if t.server in args.server], servers=args.server)
+        return catalog
+    return run_sync(_start_for_catalog, _servers_from(args))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    catalog = _catalog_from(args)
+    started = time.monotonic()
+    package = generate_package(catalog, args.out)
+    for server, module in server_modules(catalog).items():
+        print(f"  servers.{module}: {len(catalog.tools(server))} tools", file=sys.stderr)
+    elapsed = time.monotonic() - started
+    print(f"wrote {len(package.files)} files for {package.tools} tools to {package.root} in {elapsed:.2f} s")
+    print(f"use it with: import sys; sys.path.insert(0, {str(package.root.resolve().parent)!r}); import servers")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    index = ToolIndex(_catalog_from(args))
+    if args.servers:
+        summaries = [s.to_json() for s in index.list_servers()]
+        if args.json:
+            print(json.dumps(summaries, indent=2, ensure_ascii=False))
+        else:
+            for s in summaries:
+                print(f"{s['module']}  ({s['tools']} tools; e.g. {', '.join(s['examples'][:3])})")
+        return 0
+    results = index.search(args.query, args.detail, args.limit)
+    if args.json or args.detail == "full":
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    elif args.detail == "name_only":
+        print("\n".join(results))
+    else:
+        for entry in results:
+            print(f"{entry['name']}  [{entry['server']}]  {entry['description']}\n    {entry['import']}")
+    if not results:
+        print("no matching tools", file=sys.stderr)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcpexec", description="Code mode for MCP servers.")
     parser.add_argument("--version", action="version", version=f"mcpexec {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     tools = commands.add_parser("tools", help="start the configured MCP servers and list their tools")
-    tools.add_argument("--config", "-c", help="an mcp.json file ({'mcpServers': {...}}); default: bundled demo")
+    _add_source_options(tools, snapshot=False)
     tools.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    tools.add_argument("--server", "-s", action="append", help="only this server (repeatable)")
     tools.add_argument("--save-catalog", metavar="FILE", help="also save the catalog as a JSON snapshot")
-    tools.add_argument("--verbose", "-v", action="store_true", help="log what the hub and the mcp SDK do")
+    generate = commands.add_parser("generate", help="generate the typed servers/ package for the tools")
+    _add_source_options(generate, snapshot=True)
+    generate.add_argument("--out", "-o", default="servers", help="the package directory to write (default: servers)")
+    search = commands.add_parser("search", help="search the tools (progressive disclosure)")
+    _add_source_options(search, snapshot=True)
+    search.add_argument("query", nargs="?", default="", help="what you want to do; empty lists the tools")
+    search.add_argument("--detail", "-d", default="with_description", choices=DETAIL_LEVELS, help="detail level")
+    search.add_argument("--limit", "-n", type=int, default=10, help=f"how many results (1 to {MAX_LIMIT})")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.add_argument("--servers", action="store_true", help="list the servers instead (for browsing)")
     return parser
 
 
@@ -173,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        if getattr(args, "save_catalog", None):
+        if args.command == "generate":
+            return _generate(args)
+        if args.command == "search":
+            return _search(args)
+        if args.save_catalog:
             _check_writable(args.save_catalog)
         servers = _servers_from(args)
         return run_sync(_list_tools, servers, args)
@@ -182,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `mcpexec search ... | head`: the reader left, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

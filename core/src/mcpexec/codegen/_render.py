@@ -222,7 +222,8 @@ def _function_doc(tool: ToolSpec, fields: list[Field], names: dict[str, str], re
     lines += ["", f"MCP tool '{tool.name}' of server '{tool.server}'."]
     if fields:
         lines += ["", "Args:"]
-        lines += [_param_doc(f, names[f.key]) for f in fields]
+        ordered = [f for f in fields if f.required] + [f for f in fields if not f.required]
+        lines += [_param_doc(f, names[f.key]) for f in ordered]
     lines += ["", "Returns:", f"    {returns}"]
     return "\n".join(lines)
 

@@ -15,9 +15,12 @@ from typing import Any, TypeAlias, cast
 __all__ = [
     "ToolCaller",
     "ToolResult",
+    "ToolSearcher",
     "NoToolCaller",
     "call_mcp_tool",
     "merge_arguments",
+    "search_tools",
+    "set_searcher",
     "set_tool_caller",
 ]
 
@@ -32,7 +35,11 @@ attributes; several content blocks come back as a list of those; no content is `
 ToolCaller: TypeAlias = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
 """``async (server, tool, arguments) -> value``: performs one MCP tool call."""
 
+ToolSearcher: TypeAlias = Callable[..., Any]
+"""``(query, detail_level, limit, **options) -> results``: the host's tool search (see ``mcpexec.search``)."""
+
 _caller: ToolCaller | None = None
+_searcher: ToolSearcher | None = None
 
 
 class NoToolCaller(RuntimeError):
@@ -79,3 +86,25 @@ def merge_arguments(
             raise TypeError(f"argument {key!r} given twice (in the dict and as a keyword)")
         merged[key] = value
     return merged
+
+
+def set_searcher(searcher: ToolSearcher | None) -> ToolSearcher | None:
+    """Install the function that answers :func:`search_tools`; returns the previous one."""
+    global _searcher
+    previous, _searcher = _searcher, searcher
+    return previous
+
+
+def search_tools(query: str = "", detail_level: str = "name_only", limit: int = 10, **options: Any) -> Any:
+    """Find tools: ``detail_level`` is ``"name_only"``, ``"with_description"`` or ``"full"``.
+
+    An empty query lists tools (``offset=`` pages through them; ``server=`` restricts to one server). Results are
+    ``"server.tool"`` names, or dicts with the import line to use (``from servers.<server> import <tool>``).
+    """
+    searcher = _searcher
+    if searcher is None:
+        raise NoToolCaller(
+            "search_tools is not connected to a tool catalog: it runs inside mcpexec's execute_code; on the host, "
+            "use mcpexec.search.ToolIndex (or install one with mcpexec.runtime.set_searcher())."
+        )
+    return searcher(query, detail_level, limit, **options)

@@ -9,7 +9,6 @@ cannot express. (bm25s and rank-bm25 score one flat field, hence this.)
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -43,8 +42,8 @@ class BM25FIndex:
                 if not terms:
                     continue
                 scale = spec.weight / (1.0 - spec.b + spec.b * len(terms) / average[name])
-                for term, frequency in Counter(terms).items():
-                    weighted[term] = weighted.get(term, 0.0) + scale * frequency
+                for term in terms:
+                    weighted[term] = weighted.get(term, 0.0) + scale
             for term, tf in weighted.items():
                 postings.setdefault(term, []).append((doc_id, tf / (k1 + tf)))
         self._postings = postings

@@ -17,161 +17,15 @@ __all__ = ["STOPWORDS", "analyze", "expand", "split_words", "stem"]
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "then",
-        "else",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "from",
-        "with",
-        "without",
-        "into",
-        "onto",
-        "over",
-        "under",
-        "about",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "done",
-        "doing",
-        "have",
-        "has",
-        "had",
-        "having",
-        "i",
-        "me",
-        "my",
-        "mine",
-        "we",
-        "us",
-        "our",
-        "ours",
-        "you",
-        "your",
-        "yours",
-        "he",
-        "him",
-        "his",
-        "she",
-        "her",
-        "they",
-        "them",
-        "their",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "all",
-        "any",
-        "each",
-        "every",
-        "some",
-        "such",
-        "no",
-        "not",
-        "only",
-        "own",
-        "same",
-        "so",
-        "than",
-        "too",
-        "very",
-        "can",
-        "could",
-        "will",
-        "would",
-        "shall",
-        "should",
-        "may",
-        "might",
-        "must",
-        "just",
-        "also",
-        "please",
-        "pls",
-        "want",
-        "wanna",
-        "need",
-        "needs",
-        "like",
-        "let",
-        "lets",
-        "get",
-        "gets",
-        "got",
-        "give",
-        "me",
-        "tell",
-        "thanks",
-        "thank",
-        "hey",
-        "hi",
-        "okay",
-        "ok",
-        "now",
-        "right",
-        "currently",
-        "up",
-        "down",
-        "out",
-        "off",
-        "again",
-        "once",
-        "really",
-        "quick",
-        "quickly",
-        "some",
-        "something",
-        "thing",
-        "things",
-        "via",
-        "using",
-        "use",
-        "one",
-        "two",
-        "its",
-        "i'd",
-        "i'm",
-        "it's",
-        "what's",
-        "don't",
-    ]
-) - {"get", "gets", "got", "give", "tell", "up", "down", "out", "off", "all", "use", "using", "now"}
+    """
+    a an the and or but if then else of to in on at by for from with without into onto over under about as is are
+    was were be been being am do does did done doing have has had having i me my mine we us our ours you your yours
+    he him his she her they them their it its this that these those there here what which who whom whose when where
+    why how any each every some such no not only own same so than too very can could will would shall should
+    may might must just also please pls want wanna need needs like let lets me thanks thank
+    hey hi okay ok right currently again once really quick quickly something thing things via
+    """.split()  # noqa: SIM905 - a word list reads best as one string
+)
 
 
 def split_words(text: str) -> list[str]:
@@ -202,9 +56,22 @@ def stem(word: str) -> str:
     return word
 
 
+_TERMS: dict[str, str] = {}  # word as written -> index term ("" for a stopword); bounded by the vocabulary
+
+
+def _term(word: str) -> str:
+    lowered = word.lower()
+    term = "" if lowered in STOPWORDS else stem(lowered)
+    if len(_TERMS) < 200_000:
+        _TERMS[word] = term
+    return term
+
+
 def analyze(text: str) -> list[str]:
     """The index terms of ``text``: split, stopwords dropped, stemmed."""
-    return [stem(w) for w in split_words(text) if w not in STOPWORDS]
+    terms = _TERMS
+    analyzed = [terms.get(word) or _term(word) for word in _WORD.findall(text)]
+    return [term for term in analyzed if term]
 
 
 # Groups of words tools and users use for the same thing. A query word widens to the rest of its group(s).
