@@ -24,7 +24,9 @@ PUBLIC_NAMES = [
     "AudioContent",
     "Catalog",
     "ConfigError",
+    "DetailLevel",
     "ExecutionTimeout",
+    "GeneratedPackage",
     "HttpServerConfig",
     "ImageContent",
     "MCPExecError",
@@ -42,14 +44,18 @@ PUBLIC_NAMES = [
     "SyncMCPHub",
     "ToolAnnotations",
     "ToolCallError",
+    "ToolIndex",
     "ToolSpec",
     "ToolStats",
     "ToolTimeout",
     "UnknownToolError",
+    "UsageError",
     "__version__",
+    "generate_package",
     "http_server",
     "load_config",
     "parse_config",
+    "render_package",
     "stdio_server",
 ]
 
@@ -102,7 +108,7 @@ def test_version_matches_the_distribution() -> None:
     assert mcpexec.__version__ == importlib.metadata.version("mcpexec")
 
 
-@pytest.mark.parametrize("name", [n for n in PUBLIC_NAMES if n not in ("__version__", "ServerConfig")])
+@pytest.mark.parametrize("name", [n for n in PUBLIC_NAMES if n not in ("__version__", "ServerConfig", "DetailLevel")])
 def test_public_name_is_ours_and_documented(name: str) -> None:
     obj = getattr(mcpexec, name)
     assert obj.__module__.startswith("mcpexec."), f"{name} is defined in {obj.__module__}"
@@ -115,6 +121,7 @@ def test_server_config_is_the_union_of_the_documented_configs() -> None:
     # A type alias cannot carry a docstring at runtime; its members do.
     assert set(typing.get_args(mcpexec.ServerConfig)) == {mcpexec.StdioServerConfig, mcpexec.HttpServerConfig}
     assert "StdioServerConfig" in (sys.modules["mcpexec.config"].__doc__ or "")
+    assert set(typing.get_args(mcpexec.DetailLevel)) == {"name_only", "with_description", "full"}
 
 
 @pytest.mark.parametrize("module", ["mcpexec", "mcpexec.errors", "mcpexec.results", "mcpexec.hub", "mcpexec._sync"])
@@ -140,6 +147,7 @@ PARENTS: dict[type[BaseException], tuple[type[BaseException], ...]] = {
     errors.PolicyDenied: (errors.MCPExecError,),
     errors.SnapshotError: (errors.MCPExecError,),
     errors.UnknownToolError: (errors.MCPExecError, LookupError),
+    errors.UsageError: (errors.MCPExecError, ValueError),
 }
 
 

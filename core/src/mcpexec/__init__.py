@@ -1,8 +1,8 @@
 """mcpexec: code mode for MCP.
 
 Agents search a catalog of MCP tools and run Python that calls them, so only what the code prints reaches the
-model. This package holds the hub (one client session per MCP server), the tool catalog and the configuration;
-code generation, search and sandboxed execution build on them.
+model. This package holds the hub (one client session per MCP server), the tool catalog, the configuration, typed
+wrapper generation (``servers/``) and tool search; sandboxed execution builds on them.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ from .errors import (
     ToolCallError,
     ToolTimeout,
     UnknownToolError,
+    UsageError,
 )
+from .codegen import GeneratedPackage, generate_package, render_package
 from .hub import MCPHub, ServerStatus, SyncMCPHub, ToolStats
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
+from .search import DetailLevel, ToolIndex
 
 __version__ = "0.1.0"
 
@@ -54,6 +57,12 @@ __all__ = [
     "Catalog",
     "ToolSpec",
     "ToolAnnotations",
+    # typed wrappers and search
+    "generate_package",
+    "render_package",
+    "GeneratedPackage",
+    "ToolIndex",
+    "DetailLevel",
     # tool results
     "ImageContent",
     "AudioContent",
@@ -71,4 +80,5 @@ __all__ = [
     "PolicyDenied",
     "SnapshotError",
     "UnknownToolError",
+    "UsageError",
 ]
