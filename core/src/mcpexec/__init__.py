@@ -8,6 +8,7 @@ wrapper generation (``servers/``) and tool search; sandboxed execution builds on
 from __future__ import annotations
 
 from .catalog import Catalog, ToolAnnotations, ToolSpec
+from .codegen import GeneratedPackage, generate_package, render_package
 from .config import (
     HttpServerConfig,
     ServerConfig,
@@ -31,7 +32,6 @@ from .errors import (
     UnknownToolError,
     UsageError,
 )
-from .codegen import GeneratedPackage, generate_package, render_package
 from .hub import MCPHub, ServerStatus, SyncMCPHub, ToolStats
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
 from .search import DetailLevel, ToolIndex
