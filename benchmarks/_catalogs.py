@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mcpexec.catalog import Catalog
@@ -25,7 +26,8 @@ def thousand_tools() -> Catalog:
     while missing > 0:
         copy += 1
         for server in real.servers:
-            tools = [_wire(t.to_json()) for t in real.tools(server)][:missing]
+            # copies get texts of their own, so no cache can treat them as repeats of the originals
+            tools = [_wire(t.to_json(), mark=f"copy {copy}") for t in real.tools(server)][:missing]
             wire[f"{server}_copy{copy}"] = tools
             missing -= len(tools)
             if missing <= 0:
@@ -35,11 +37,16 @@ def thousand_tools() -> Catalog:
     return catalog
 
 
-def _wire(tool: dict[str, object]) -> dict[str, object]:
+def _wire(tool: dict[str, object], mark: str = "") -> dict[str, object]:
+    schema = json.loads(json.dumps(tool.get("input_schema") or {"type": "object"}))
+    if mark:
+        for value in (schema.get("properties") or {}).values():
+            if isinstance(value, dict) and isinstance(value.get("description"), str):
+                value["description"] += f" ({mark})"
     wire: dict[str, object] = {
         "name": tool["name"],
-        "description": tool.get("description") or "",
-        "inputSchema": tool.get("input_schema") or {"type": "object"},
+        "description": f"{tool.get('description') or ''} ({mark})" if mark else tool.get("description") or "",
+        "inputSchema": schema,
     }
     if tool.get("title"):
         wire["title"] = tool["title"]

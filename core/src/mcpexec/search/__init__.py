@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from mcpexec.catalog import Catalog, ToolSpec
 from mcpexec.codegen import server_modules
@@ -32,6 +32,7 @@ __all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LI
 DetailLevel = Literal["name_only", "with_description", "full"]
 DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
 MAX_LIMIT = 200
+COORDINATION = 0.5
 
 FIELDS: dict[str, FieldSpec] = {
     "name": FieldSpec(weight=3.0, b=0.3),
@@ -71,34 +72,101 @@ def _one_line(tool: ToolSpec) -> str:
     return line if len(line) <= 160 else line[:159] + "…"
 
 
-def _parameter_text(tool: ToolSpec) -> str:
-    properties = tool.input_schema.get("properties")
+def _parameter_pieces(tool: ToolSpec) -> list[str]:
+    """One text per parameter: its name and the start of its description."""
+    properties: object = tool.input_schema.get("properties")
     if not isinstance(properties, Mapping):
-        return ""
-    parts: list[str] = []
-    for key, value in properties.items():  # pyright: ignore[reportUnknownVariableType]
-        parts.append(str(key))  # pyright: ignore[reportUnknownArgumentType]
-        if isinstance(value, Mapping):
-            description = value.get("description")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-            if isinstance(description, str):
-                parts.append(description[:200])
-    return " ".join(parts)
+        return []
+    pieces: list[str] = []
+    for key, value in cast(Mapping[str, object], properties).items():
+        description = cast(Mapping[str, object], value).get("description") if isinstance(value, Mapping) else None
+        pieces.append(f"{key} {description[:200]}" if isinstance(description, str) else str(key))
+    return pieces
 
 
-def _document(tool: ToolSpec) -> dict[str, list[str]]:
+def _document(tool: ToolSpec, vocabulary: Mapping[str, int], pieces: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The fields of one tool. ``pieces`` caches analyzed parameter texts, which real catalogs repeat across
+    hundreds of tools (the same ``subscription`` or ``tenant`` parameter on every tool of a server)."""
+    parameters: list[str] = []
+    for piece in _parameter_pieces(tool):
+        analyzed = pieces.get(piece)
+        if analyzed is None:
+            analyzed = pieces[piece] = analyze(piece)
+        parameters += analyzed
     return {
-        "name": analyze(tool.name),
+        "name": analyze(tool.name) + _compound_parts(tool.name, vocabulary),
         "server": analyze(tool.server),
         "title": analyze(tool.title or ""),
         "lead": analyze(_lead(tool.description)),
         "description": analyze(tool.description),
-        "parameters": analyze(_parameter_text(tool)),
+        "parameters": parameters,
     }
+
+
+def _vocabulary(tools: list[ToolSpec]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for tool in tools:
+        for word in split_words(f"{tool.name} {tool.title or ''} {_lead(tool.description)}"):
+            counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def _compound_parts(name: str, vocabulary: Mapping[str, int]) -> list[str]:
+    """Index terms for glued words in a tool name (``activitylog`` → activity, log; ``webapp`` → web, app): a
+    word splits where both parts are words the catalog uses on their own."""
+    parts: list[str] = []
+    for word in split_words(name):
+        if len(word) < 6 or word.isdigit():
+            continue
+        best: tuple[int, str, str] | None = None
+        for cut in range(3, len(word) - 2):
+            head, tail = word[:cut], word[cut:]
+            if vocabulary.get(head, 0) >= 2 and vocabulary.get(tail, 0) >= 2:
+                shortest = min(len(head), len(tail))
+                if best is None or shortest > best[0]:
+                    best = (shortest, head, tail)
+        if best is not None:
+            parts += analyze(f"{best[1]} {best[2]}")
+    return parts
 
 
 def _embedding_text(tool: ToolSpec) -> str:
     name = " ".join(split_words(tool.name))
     return f"{tool.server}: {name}. {tool.title or ''} {tool.description[:500]}".strip()
+
+
+def _server_cues(catalog: Catalog) -> dict[str, set[str]]:
+    """Words that name each server in a request: its own name's words, and words that many of its tool names
+    share but other servers' tool names seldom use (``jira``/``confluence`` for an Atlassian server, ``browser``
+    for Playwright, ``kubectl`` for Kubernetes) - learned from the catalog, not listed by hand."""
+    cues: dict[str, set[str]] = {server: set(split_words(server)) for server in catalog.servers}
+    per_server: dict[str, dict[str, int]] = {}
+    everywhere: dict[str, int] = {}
+    for server in catalog.servers:
+        counts = per_server.setdefault(server, {})
+        for tool in catalog.tools(server):
+            for word in set(split_words(tool.name)):
+                counts[word] = counts.get(word, 0) + 1
+                everywhere[word] = everywhere.get(word, 0) + 1
+    total = sum(everywhere.values()) and len(catalog)
+    for server, counts in per_server.items():
+        size = len(catalog.tools(server))
+        for word, count in counts.items():
+            elsewhere = everywhere[word] - count
+            if len(word) >= 3 and count >= max(3, 0.3 * size) and elsewhere <= 0.002 * total:
+                cues[server].add(word)
+    return cues
+
+
+def _mentioned_servers(cues: Mapping[str, set[str]], words: list[str]) -> set[str]:
+    """Servers a request names: a cue word, or a word of 4+ letters that starts one (``mongo`` for mongodb)."""
+    mentioned: set[str] = set()
+    for server, server_cues in cues.items():
+        for word in words:
+            if word in server_cues or (len(word) >= 4 and any(c.startswith(word) for c in server_cues)):
+                mentioned.add(server)
+                break
+    return mentioned
 
 
 def _check_limit(limit: object) -> int:
@@ -127,8 +195,10 @@ class ToolIndex:
         self.catalog = catalog
         self._tools: list[ToolSpec] = list(catalog)
         self._modules = server_modules(catalog)
-        self._lexical = BM25FIndex([_document(t) for t in self._tools], FIELDS)
-        self._server_terms = {server: set(analyze(server)) for server in catalog.servers}
+        vocabulary = _vocabulary(self._tools)
+        pieces: dict[str, list[str]] = {}
+        self._lexical = BM25FIndex([_document(t, vocabulary, pieces) for t in self._tools], FIELDS)
+        self._server_cues = _server_cues(catalog)
         self._embedding = (
             EmbeddingRanker(embedder, [_embedding_text(t) for t in self._tools]) if embedder is not None else None
         )
@@ -143,9 +213,9 @@ class ToolIndex:
         terms = analyze(query)
         if not terms and self._embedding is None:
             return []
-        lexical = self._lexical.scores(expand(terms)) if terms else {}
+        lexical = self._lexical.scores(expand(terms), coordination=COORDINATION) if terms else {}
         lexical = {i: s for i, s in lexical.items() if i in candidates}
-        mentioned = {name for name, words in self._server_terms.items() if words and words <= set(terms)}
+        mentioned = _mentioned_servers(self._server_cues, split_words(query))
         if mentioned:  # a server named in the query ("in our Jira", "on GitLab") is a strong cue
             lexical = {i: s * (1.6 if self._tools[i].server in mentioned else 1.0) for i, s in lexical.items()}
         if self._embedding is None:

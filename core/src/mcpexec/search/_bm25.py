@@ -54,9 +54,14 @@ class BM25FIndex:
     def document_frequency(self, term: str) -> int:
         return len(self._postings.get(term, ()))
 
-    def scores(self, query: Mapping[str, float]) -> dict[int, float]:
-        """``{doc id: score}`` for the documents matching any weighted query term."""
+    def scores(self, query: Mapping[str, float], *, coordination: float = 0.0) -> dict[int, float]:
+        """``{doc id: score}`` for the documents matching any weighted query term.
+
+        ``coordination`` (0 to 1) scales a document's score by the share of the query's weight it matches
+        (``score * (1 - c + c * matched / total)``): documents that cover more of the request rank higher.
+        """
         totals: dict[int, float] = {}
+        matched: dict[int, float] = {}
         for term, query_weight in query.items():
             postings = self._postings.get(term)
             if not postings:
@@ -64,4 +69,8 @@ class BM25FIndex:
             idf = self._idf[term] * query_weight
             for doc_id, saturated in postings:
                 totals[doc_id] = totals.get(doc_id, 0.0) + idf * saturated
+                matched[doc_id] = matched.get(doc_id, 0.0) + query_weight
+        if coordination and totals:
+            weight = sum(query.values()) or 1.0
+            return {d: s * (1.0 - coordination + coordination * matched[d] / weight) for d, s in totals.items()}
         return totals

@@ -61,7 +61,8 @@ _TERMS: dict[str, str] = {}  # word as written -> index term ("" for a stopword)
 
 def _term(word: str) -> str:
     lowered = word.lower()
-    term = "" if lowered in STOPWORDS else stem(lowered)
+    # numbers in a request are arguments (issue 42, port 5432), not what selects a tool
+    term = "" if lowered in STOPWORDS or lowered.isdigit() else stem(lowered)
     if len(_TERMS) < 200_000:
         _TERMS[word] = term
     return term
