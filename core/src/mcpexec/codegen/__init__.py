@@ -116,6 +116,7 @@ def generate_package(catalog: Catalog, out_dir: str | os.PathLike[str]) -> Gener
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
+        staging.chmod(0o755)  # mkdtemp is private (0700); the package must be readable by a sandbox's own user
         for relative, source in files.items():
             path = staging / relative
             path.parent.mkdir(parents=True, exist_ok=True)

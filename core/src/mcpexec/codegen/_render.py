@@ -209,7 +209,28 @@ def _param_doc(f: Field, name: str) -> str:
     return f"    {head}: {indented}"
 
 
-def _function_doc(tool: ToolSpec, fields: list[Field], names: dict[str, str], returns: str) -> str:
+def _objects_doc(definitions: list[TypedDictDef]) -> list[str]:
+    """The fields of the objects a tool takes or returns, so that ``help(tool)`` alone documents them."""
+    lines: list[str] = []
+    for definition in definitions:
+        lines.append(
+            f"    {definition.name}:" + (f" {_first_line(definition.description)}" if definition.description else "")
+        )
+        ordered = [f for f in definition.fields if f.required] + [f for f in definition.fields if not f.required]
+        lines += ["    " + _param_doc(f, f.key) for f in ordered]
+        if definition.extra is not None:
+            lines.append(f"        (other keys: {type_expr(definition.extra)})")
+    return lines
+
+
+def _first_line(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else ""
+
+
+def _function_doc(
+    tool: ToolSpec, fields: list[Field], names: dict[str, str], returns: str, objects: list[TypedDictDef]
+) -> str:
     lines: list[str] = []
     title = (tool.title or "").strip()
     description = tool.description.strip()
@@ -225,6 +246,8 @@ def _function_doc(tool: ToolSpec, fields: list[Field], names: dict[str, str], re
         ordered = [f for f in fields if f.required] + [f for f in fields if not f.required]
         lines += [_param_doc(f, names[f.key]) for f in ordered]
     lines += ["", "Returns:", f"    {returns}"]
+    if objects:
+        lines += ["", "Objects:", *_objects_doc(objects)]
     return "\n".join(lines)
 
 
@@ -278,7 +301,8 @@ def render_tool(tool: ToolSpec) -> RenderedTool:
     output_comment = _note_comment(output_node) if output_node is not None else ""
     input_type = type_expr(input_node)
     optional_input = type_expr(union([input_node, Prim("None")]))  # never "None | None"
-    doc = docstring_literal(_function_doc(tool, fields, names, returns), indent="    ")
+    objects = [d for d in definition_order(converter.definitions) if d is not root_definition]
+    doc = docstring_literal(_function_doc(tool, fields, names, returns, objects), indent="    ")
     out += ["", ""]
     if output_comment:
         out.append(f"# return type{output_comment[2:]}")

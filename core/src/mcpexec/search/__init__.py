@@ -24,7 +24,7 @@ from mcpexec.codegen import server_modules
 from mcpexec.codegen._render import render_tool
 from mcpexec.errors import UsageError
 from mcpexec.search._bm25 import BM25FIndex, FieldSpec
-from mcpexec.search._embed import EmbeddingRanker, reciprocal_rank_fusion
+from mcpexec.search._embed import EmbeddingRanker, rank_by_score, reciprocal_rank_fusion
 from mcpexec.search._text import analyze, expand, split_words
 
 __all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LIMIT"]
@@ -33,6 +33,8 @@ DetailLevel = Literal["name_only", "with_description", "full"]
 DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
 MAX_LIMIT = 200
 COORDINATION = 0.5
+NAME_BONUS = 0.5  # a tool whose whole name the request spells out (``get issue`` for get_issue) scores x1.5
+FUSION_DEPTH = 100
 
 FIELDS: dict[str, FieldSpec] = {
     "name": FieldSpec(weight=3.0, b=0.3),
@@ -197,7 +199,9 @@ class ToolIndex:
         self._modules = server_modules(catalog)
         vocabulary = _vocabulary(self._tools)
         pieces: dict[str, list[str]] = {}
-        self._lexical = BM25FIndex([_document(t, vocabulary, pieces) for t in self._tools], FIELDS)
+        documents = [_document(t, vocabulary, pieces) for t in self._tools]
+        self._name_terms = [frozenset(analyze(t.name)) for t in self._tools]
+        self._lexical = BM25FIndex(documents, FIELDS)
         self._server_cues = _server_cues(catalog)
         self._embedding = (
             EmbeddingRanker(embedder, [_embedding_text(t) for t in self._tools]) if embedder is not None else None
@@ -215,6 +219,12 @@ class ToolIndex:
             return []
         lexical = self._lexical.scores(expand(terms), coordination=COORDINATION) if terms else {}
         lexical = {i: s for i, s in lexical.items() if i in candidates}
+        if lexical and NAME_BONUS:
+            asked = set(terms)
+            lexical = {
+                i: s * (1.0 + NAME_BONUS) if self._name_terms[i] and self._name_terms[i] <= asked else s
+                for i, s in lexical.items()
+            }
         mentioned = _mentioned_servers(self._server_cues, split_words(query))
         if mentioned:  # a server named in the query ("in our Jira", "on GitLab") is a strong cue
             lexical = {i: s * (1.6 if self._tools[i].server in mentioned else 1.0) for i, s in lexical.items()}
@@ -222,9 +232,14 @@ class ToolIndex:
             scores = lexical
         else:
             similarity = self._embedding.scores(query)
-            semantic = sorted(candidates, key=lambda i: (-similarity[i], i))[:100]
-            lexical_order = sorted(lexical, key=lambda i: (-lexical[i], i))[:100]
-            scores = reciprocal_rank_fusion([lexical_order, semantic], weights=[1.0, self._embedding_weight])
+            lexical_scores = [lexical.get(i, 0.0) for i in range(len(self._tools))]
+            scores = reciprocal_rank_fusion(
+                [
+                    rank_by_score(lexical_scores, sorted(lexical), FUSION_DEPTH),
+                    rank_by_score(similarity, sorted(candidates), FUSION_DEPTH),
+                ],
+                weights=[1.0, self._embedding_weight],
+            )
         ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(self._tools[i], score) for i, score in ordered if score > 0 and not math.isnan(score)]
 

@@ -57,20 +57,24 @@ class BM25FIndex:
     def scores(self, query: Mapping[str, float], *, coordination: float = 0.0) -> dict[int, float]:
         """``{doc id: score}`` for the documents matching any weighted query term.
 
-        ``coordination`` (0 to 1) scales a document's score by the share of the query's weight it matches
-        (``score * (1 - c + c * matched / total)``): documents that cover more of the request rank higher.
+        ``coordination`` (0 to 1) scales a document's score by the share of the query's own terms (weight 1;
+        expansions such as synonyms do not count) that it matches: ``score * (1 - c + c * matched / total)``, so
+        documents that cover more of the request rank higher.
         """
         totals: dict[int, float] = {}
-        matched: dict[int, float] = {}
+        matched: dict[int, int] = {}
         for term, query_weight in query.items():
             postings = self._postings.get(term)
             if not postings:
                 continue
             idf = self._idf[term] * query_weight
+            own = query_weight >= 1.0
             for doc_id, saturated in postings:
                 totals[doc_id] = totals.get(doc_id, 0.0) + idf * saturated
-                matched[doc_id] = matched.get(doc_id, 0.0) + query_weight
-        if coordination and totals:
-            weight = sum(query.values()) or 1.0
-            return {d: s * (1.0 - coordination + coordination * matched[d] / weight) for d, s in totals.items()}
+                if own:
+                    matched[doc_id] = matched.get(doc_id, 0) + 1
+        own_terms = sum(1 for weight in query.values() if weight >= 1.0)
+        if coordination and totals and own_terms:
+            c = coordination
+            return {d: s * (1.0 - c + c * matched.get(d, 0) / own_terms) for d, s in totals.items()}
         return totals

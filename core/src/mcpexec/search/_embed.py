@@ -15,7 +15,7 @@ from typing import Any
 
 from mcpexec.errors import UsageError
 
-__all__ = ["EmbeddingRanker", "reciprocal_rank_fusion"]
+__all__ = ["EmbeddingRanker", "rank_by_score", "reciprocal_rank_fusion"]
 
 Vector = list[float]
 
@@ -89,13 +89,29 @@ class EmbeddingRanker:
         return [sum(a * b for a, b in zip(row, vector, strict=False)) for row in self._vectors]
 
 
+def rank_by_score(scores: Sequence[float], candidates: Sequence[int], depth: int) -> list[tuple[int, int]]:
+    """``(doc id, rank)`` of the ``depth`` best candidates; equal scores share a rank (competition ranking) and a
+    tie at the cut-off is kept whole, so an uninformative embedder that scores everything alike favours no tool."""
+    ordered = sorted(candidates, key=lambda i: (-scores[i], i))
+    if len(ordered) > depth:
+        floor = scores[ordered[depth - 1]]
+        ordered = [i for i in ordered if scores[i] >= floor]
+    ranked: list[tuple[int, int]] = []
+    for position, doc_id in enumerate(ordered, start=1):
+        if ranked and scores[doc_id] == scores[ranked[-1][0]]:
+            ranked.append((doc_id, ranked[-1][1]))
+        else:
+            ranked.append((doc_id, position))
+    return ranked
+
+
 def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[int]], *, k: int = 60, weights: Sequence[float] = ()
+    rankings: Sequence[Sequence[tuple[int, int]]], *, k: int = 60, weights: Sequence[float] = ()
 ) -> dict[int, float]:
-    """Fuse ranked lists of document ids: ``score = Σ weight / (k + rank)`` (ranks from 1)."""
+    """Fuse rankings of ``(doc id, rank)`` pairs (ranks from 1): ``score = Σ weight / (k + rank)``."""
     fused: dict[int, float] = {}
     for index, ranking in enumerate(rankings):
         weight = weights[index] if index < len(weights) else 1.0
-        for rank, doc_id in enumerate(ranking, start=1):
+        for doc_id, rank in ranking:
             fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
     return fused
