@@ -195,3 +195,13 @@ def python_server_command(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return str(command)
+
+
+def run_subprocess(
+    argv: list[str], *, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A real child process, no stdin, output captured; its timeout stays below pytest's per-test one so a hang
+    reports as a hang here."""
+    return subprocess.run(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90, check=False
+    )

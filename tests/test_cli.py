@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TESTSERVER
+from conftest import TESTSERVER, run_subprocess
 
 from mcpexec import __version__
 from mcpexec.catalog import Catalog
@@ -29,16 +29,8 @@ BROKEN_CONFIG = {
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The real command; its timeout stays below pytest's per-test one so a hang reports as a hang here."""
-    return subprocess.run(
-        [sys.executable, "-m", "mcpexec", *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    """The real command."""
+    return run_subprocess([sys.executable, "-m", "mcpexec", *args], cwd=cwd)
 
 
 def table_sections(stdout: str) -> dict[str, tuple[str, list[str]]]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import npm_server_entry
+from conftest import npm_server_entry, run_subprocess
 
 from mcpexec.catalog import Catalog
 from mcpexec.cli import main
@@ -24,17 +24,8 @@ def catalog() -> Catalog:
 
 
 def run_python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A fresh interpreter (bounded by a timeout below pytest's own)."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        env={**os.environ, "PAGER": "cat", "TERM": "dumb"},
-    )
+    """A fresh interpreter."""
+    return run_subprocess([sys.executable, *args], cwd=cwd, env={**os.environ, "PAGER": "cat", "TERM": "dumb"})
 
 
 def tool_help(out: Path, expression: str) -> str:

@@ -56,16 +56,22 @@ def type_expr(node: TypeNode) -> str:
     return node.name
 
 
-def _names_in(node: TypeNode) -> Iterator[str]:
-    if isinstance(node, NamedDict):
-        yield node.name
-    elif isinstance(node, ListOf):
-        yield from _names_in(node.item)
+def _walk(node: TypeNode) -> Iterator[TypeNode]:
+    """``node`` and every node inside it."""
+    yield node
+    children: tuple[TypeNode, ...] = ()
+    if isinstance(node, ListOf):
+        children = (node.item,)
     elif isinstance(node, MappingOf):
-        yield from _names_in(node.value)
+        children = (node.value,)
     elif isinstance(node, UnionOf):
-        for member in node.members:
-            yield from _names_in(member)
+        children = node.members
+    for child in children:
+        yield from _walk(child)
+
+
+def _names_in(node: TypeNode) -> Iterator[str]:
+    return (n.name for n in _walk(node) if isinstance(n, NamedDict))
 
 
 def _annotation(f: Field, defined: set[str]) -> str:
@@ -107,16 +113,7 @@ def _literal_value(value: str | int | bool | None) -> str:
 
 
 def _notes(node: TypeNode) -> Iterator[str]:
-    if isinstance(node, AnyType):
-        if node.note:
-            yield node.note
-    elif isinstance(node, ListOf):
-        yield from _notes(node.item)
-    elif isinstance(node, MappingOf):
-        yield from _notes(node.value)
-    elif isinstance(node, UnionOf):
-        for member in node.members:
-            yield from _notes(member)
+    return (n.note for n in _walk(node) if isinstance(n, AnyType) and n.note)
 
 
 def _note_comment(node: TypeNode) -> str:

@@ -192,8 +192,9 @@ def _check_query(query: object) -> str:
 class ToolIndex:
     """A search index over a :class:`~mcpexec.catalog.Catalog` (build once; rebuild when the catalog changes)."""
 
-    def __init__(self, catalog: Catalog, *, embedder: object | None = None, embedding_weight: float = 1.0) -> None:
-        """``embedder``: optional embedding function (see :mod:`mcpexec.search._embed`) fused with BM25F."""
+    def __init__(self, catalog: Catalog, *, embedder: object | None = None, embedding_weight: float = 2.0) -> None:
+        """``embedder``: optional embedding function (see :mod:`mcpexec.search._embed`), fused with BM25F by
+        reciprocal rank fusion in which the semantic ranking counts ``embedding_weight`` times the lexical one."""
         self.catalog = catalog
         self._tools: list[ToolSpec] = list(catalog)
         self._modules = server_modules(catalog)
