@@ -12,8 +12,9 @@ import pytest
 
 from mcpexec.config import StdioServerConfig
 from mcpexec.errors import ToolCallError, ToolTimeout
-from mcpexec.hub import MCPHub, SyncMCPHub
+from mcpexec.hub import MCPHub
 from mcpexec.results import ImageContent
+from mcpexec.sync_hub import SyncMCPHub
 
 pytestmark = [pytest.mark.npm, pytest.mark.compat]
 

@@ -16,8 +16,9 @@ from conftest import TESTSERVER, testserver_config
 from mcpexec._sync import SyncBridge, run_sync
 from mcpexec.catalog import Catalog
 from mcpexec.errors import ServerError, ToolCallError, ToolTimeout
-from mcpexec.hub import MCPHub, ServerStatus, SyncMCPHub, ToolStats
+from mcpexec.hub import MCPHub, ServerStatus, ToolStats
 from mcpexec.results import ImageContent, ResourceContent
+from mcpexec.sync_hub import SyncMCPHub
 
 
 def _testserver_processes() -> list[psutil.Process]:

@@ -32,9 +32,10 @@ from .errors import (
     UnknownToolError,
     UsageError,
 )
-from .hub import MCPHub, ServerStatus, SyncMCPHub, ToolStats
+from .hub import MCPHub, ServerStatus, ToolStats
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
 from .search import DetailLevel, ToolIndex
+from .sync_hub import SyncMCPHub
 
 __version__ = "0.1.0"
 
