@@ -665,3 +665,20 @@ async def test_a_saved_catalog_searches_like_the_live_server(tmp_path: Path) -> 
     for (query, level), results in expected.items():
         assert offline.search(query, level, MAX_LIMIT) == results, (query, level)
     assert offline.list_servers() == live.list_servers()
+
+
+def test_a_server_the_request_rules_out_is_demoted(index: ToolIndex) -> None:
+    wanted = index.search("get file contents from github", "name_only", 1)
+    assert wanted == ["github.get_file_contents"]
+    for query in ("get file contents, not from github", "get file contents rather than from GitHub"):
+        top = index.search(query, "name_only", 3)
+        assert top, query
+        assert all(not name.startswith("github.") for name in top), (query, top)
+    assert index.search("create an issue but not on github", "name_only", 1)[0].endswith("create_issue")
+
+
+def test_brand_names_meet_however_they_are_cased(index: ToolIndex) -> None:
+    # "GitHub" in a request is the github server, not mcp-server-git; "Mongo" names mongodb
+    for query in ("create an issue on GitHub", "create an issue on github"):
+        assert index.search(query, "name_only", 1) == ["github.create_issue"], query
+    assert all(name.startswith("mongodb.") for name in index.search("drop a database in Mongo", "name_only", 3))

@@ -25,7 +25,7 @@ from mcpexec.codegen._render import render_tool
 from mcpexec.errors import UsageError
 from mcpexec.search._bm25 import BM25FIndex, FieldSpec
 from mcpexec.search._embed import EmbeddingRanker, rank_by_score, reciprocal_rank_fusion
-from mcpexec.search._text import analyze, expand, split_words
+from mcpexec.search._text import analyze, expand, negated, plain_words, split_words, stem, without_negated
 
 __all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LIMIT"]
 
@@ -216,6 +216,11 @@ class ToolIndex:
         """Every matching tool with its score, best first (ties broken by server order and name)."""
         candidates = self._candidate_ids(server)
         terms = analyze(query)
+        # a server the request rules out ("..., not the one on GitHub") is demoted, and its name is no search word
+        ruled_out = _mentioned_servers(self._server_cues, plain_words(negated(query)))
+        if ruled_out:
+            cue_terms = {stem(w) for s in ruled_out for w in self._server_cues[s]}
+            terms = [t for t in terms if t not in cue_terms] or terms
         if not terms and self._embedding is None:
             return []
         lexical = self._lexical.scores(expand(terms), coordination=COORDINATION) if terms else {}
@@ -226,9 +231,11 @@ class ToolIndex:
                 i: s * (1.0 + NAME_BONUS) if self._name_terms[i] and self._name_terms[i] <= asked else s
                 for i, s in lexical.items()
             }
-        mentioned = _mentioned_servers(self._server_cues, split_words(query))
+        mentioned = _mentioned_servers(self._server_cues, plain_words(without_negated(query))) - ruled_out
         if mentioned:  # a server named in the query ("in our Jira", "on GitLab") is a strong cue
             lexical = {i: s * (1.6 if self._tools[i].server in mentioned else 1.0) for i, s in lexical.items()}
+        if ruled_out:
+            lexical = {i: s * (0.5 if self._tools[i].server in ruled_out else 1.0) for i, s in lexical.items()}
         if self._embedding is None:
             scores = lexical
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "analyze", "expand", "split_words", "stem"]
+__all__ = ["STOPWORDS", "analyze", "expand", "negated", "plain_words", "split_words", "stem", "without_negated"]
 
 # one pass: acronyms before a capitalized word (HTTPRequest -> HTTP, Request), capitalized/lower words, digits
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -28,9 +28,39 @@ STOPWORDS = frozenset(
 )
 
 
+_NEGATED = re.compile(r"(?i)\b(?:not|never|rather than|instead of|except|excluding)\b[^.,;:!?()]*")
+
+
+def without_negated(query: str) -> str:
+    """``query`` without what it rules out ("the local README, not the one on GitHub" → "the local README,")."""
+    return _NEGATED.sub(" ", query)
+
+
+def negated(query: str) -> str:
+    """What ``query`` rules out (the spans :func:`without_negated` removes)."""
+    return " ".join(match.group(0) for match in _NEGATED.finditer(query))
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9]+")
+
+
+def _token_words(token: str) -> list[str]:
+    """A token's lower-case words; a camel-cased one also as a whole (GitHub → git, hub, github), so brand
+    names written either way still meet."""
+    parts = [part.lower() for part in _WORD.findall(token)]
+    if len(parts) > 1:
+        parts.append(token.lower())
+    return parts
+
+
 def split_words(text: str) -> list[str]:
     """Lower-case words of ``text``, splitting camelCase, acronyms, digits and every punctuation."""
-    return [word.lower() for word in _WORD.findall(text)]
+    return [word for token in _TOKEN.findall(text) for word in _token_words(token)]
+
+
+def plain_words(text: str) -> list[str]:
+    """Lower-case alphanumeric runs of ``text``, not split further (``GitHub`` stays ``github``)."""
+    return [token.lower() for token in _TOKEN.findall(text)]
 
 
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ments", "ment", "ed", "es", "s")
@@ -56,23 +86,25 @@ def stem(word: str) -> str:
     return word
 
 
-_TERMS: dict[str, str] = {}  # word as written -> index term ("" for a stopword); bounded by the vocabulary
+_TERMS: dict[str, list[str]] = {}  # token as written -> its index terms; bounded by the vocabulary
 
 
-def _term(word: str) -> str:
-    lowered = word.lower()
-    # numbers in a request are arguments (issue 42, port 5432), not what selects a tool
-    term = "" if lowered in STOPWORDS or lowered.isdigit() else stem(lowered)
+def _terms(token: str) -> list[str]:
+    # stopwords go, and numbers: in a request they are arguments (issue 42, port 5432), not what selects a tool
+    terms = [stem(w) for w in _token_words(token) if w not in STOPWORDS and not w.isdigit()]
     if len(_TERMS) < 200_000:
-        _TERMS[word] = term
-    return term
+        _TERMS[token] = terms
+    return terms
 
 
 def analyze(text: str) -> list[str]:
     """The index terms of ``text``: split, stopwords dropped, stemmed."""
-    terms = _TERMS
-    analyzed = [terms.get(word) or _term(word) for word in _WORD.findall(text)]
-    return [term for term in analyzed if term]
+    cache = _TERMS
+    analyzed: list[str] = []
+    for token in _TOKEN.findall(text):
+        terms = cache.get(token)
+        analyzed += terms if terms is not None else _terms(token)
+    return analyzed
 
 
 # Groups of words tools and users use for the same thing. A query word widens to the rest of its group(s).
