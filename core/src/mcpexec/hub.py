@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -333,7 +332,7 @@ class MCPHub:
                 for handle in self._handles.values():
                     starters.start_soon(handle.start, task_group)
         except BaseException:
-            await self._shutdown(*sys.exc_info())
+            await self._shutdown()
             raise
         self._rebuild_catalog()
         return self
@@ -344,11 +343,9 @@ class MCPHub:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._shutdown(exc_type, exc, tb)
+        await self._shutdown()
 
-    async def _shutdown(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def _shutdown(self) -> None:
         """Stop every server. The body's own exception (or cancellation) propagates unchanged, never grouped."""
         task_group = self._task_group
         if task_group is None:

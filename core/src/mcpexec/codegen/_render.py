@@ -289,8 +289,9 @@ def render_tool(tool: ToolSpec) -> RenderedTool:
     out += ["", f"_SERVER = {string_literal(tool.server)}", f"_TOOL = {string_literal(tool.name)}"]
     renamed_items = ", ".join(f"{string_literal(k)}: {string_literal(v)}" for k, v in sorted(renamed.items()))
     out.append(f"_RENAMED: dict[str, str] = {{{renamed_items}}}")
+    ordered = definition_order(converter.definitions)
     defined: set[str] = set()
-    for definition in definition_order(converter.definitions):
+    for definition in ordered:
         out += ["", ""]
         out += _render_typeddict(definition, defined)
         defined.add(definition.name)
@@ -298,20 +299,18 @@ def render_tool(tool: ToolSpec) -> RenderedTool:
     output_comment = _note_comment(output_node) if output_node is not None else ""
     input_type = type_expr(input_node)
     optional_input = type_expr(union([input_node, Prim("None")]))  # never "None | None"
-    objects = [d for d in definition_order(converter.definitions) if d is not root_definition]
+    objects = [d for d in ordered if d is not root_definition]
     doc = docstring_literal(_function_doc(tool, fields, names, returns, objects), indent="    ")
     out += ["", ""]
     if output_comment:
         out.append(f"# return type{output_comment[2:]}")
     keyword_params = [f"{names[f.key]}: {type_expr(f.type)}" + ("" if f.required else " = ...") for f in fields]
-    if root_definition is not None:
+    if root_definition is not None:  # an object with properties, so there are keyword parameters
         out += [
             "@_overload",
             f"async def {name}(arguments: {input_type}, /) -> {returns}: ...",
             "@_overload",
-            f"async def {name}(*, {', '.join(keyword_params)}) -> {returns}: ..."
-            if keyword_params
-            else f"async def {name}() -> {returns}: ...",
+            f"async def {name}(*, {', '.join(keyword_params)}) -> {returns}: ...",
         ]
         signature = f"async def {name}(*, {', '.join(keyword_params)}) -> {returns}"
     else:

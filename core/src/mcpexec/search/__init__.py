@@ -86,9 +86,11 @@ def _parameter_pieces(tool: ToolSpec) -> list[str]:
     return pieces
 
 
-def _document(tool: ToolSpec, vocabulary: Mapping[str, int], pieces: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The fields of one tool. ``pieces`` caches analyzed parameter texts, which real catalogs repeat across
-    hundreds of tools (the same ``subscription`` or ``tenant`` parameter on every tool of a server)."""
+def _document(
+    tool: ToolSpec, name: list[str], vocabulary: Mapping[str, int], pieces: dict[str, list[str]]
+) -> dict[str, list[str]]:
+    """The fields of one tool (``name``: its analyzed name). ``pieces`` caches analyzed parameter texts,
+    which real catalogs repeat across hundreds of tools (the same ``tenant`` parameter on every tool of a server)."""
     parameters: list[str] = []
     for piece in _parameter_pieces(tool):
         analyzed = pieces.get(piece)
@@ -96,7 +98,7 @@ def _document(tool: ToolSpec, vocabulary: Mapping[str, int], pieces: dict[str, l
             analyzed = pieces[piece] = analyze(piece)
         parameters += analyzed
     return {
-        "name": analyze(tool.name) + _compound_parts(tool.name, vocabulary),
+        "name": name + _compound_parts(tool.name, vocabulary),
         "server": analyze(tool.server),
         "title": analyze(tool.title or ""),
         "lead": analyze(_lead(tool.description)),
@@ -150,7 +152,7 @@ def _server_cues(catalog: Catalog) -> dict[str, set[str]]:
             for word in set(split_words(tool.name)):
                 counts[word] = counts.get(word, 0) + 1
                 everywhere[word] = everywhere.get(word, 0) + 1
-    total = sum(everywhere.values()) and len(catalog)
+    total = len(catalog)
     for server, counts in per_server.items():
         size = len(catalog.tools(server))
         for word, count in counts.items():
@@ -200,8 +202,9 @@ class ToolIndex:
         self._modules = server_modules(catalog)
         vocabulary = _vocabulary(self._tools)
         pieces: dict[str, list[str]] = {}
-        documents = [_document(t, vocabulary, pieces) for t in self._tools]
-        self._name_terms = [frozenset(analyze(t.name)) for t in self._tools]
+        names = [analyze(t.name) for t in self._tools]
+        self._name_terms = [frozenset(name) for name in names]
+        documents = [_document(t, name, vocabulary, pieces) for t, name in zip(self._tools, names, strict=True)]
         self._lexical = BM25FIndex(documents, FIELDS)
         self._server_cues = _server_cues(catalog)
         self._embedding = (
@@ -224,18 +227,9 @@ class ToolIndex:
         if not terms and self._embedding is None:
             return []
         lexical = self._lexical.scores(expand(terms), coordination=COORDINATION) if terms else {}
-        lexical = {i: s for i, s in lexical.items() if i in candidates}
-        if lexical and NAME_BONUS:
-            asked = set(terms)
-            lexical = {
-                i: s * (1.0 + NAME_BONUS) if self._name_terms[i] and self._name_terms[i] <= asked else s
-                for i, s in lexical.items()
-            }
         mentioned = _mentioned_servers(self._server_cues, plain_words(without_negated(query))) - ruled_out
-        if mentioned:  # a server named in the query ("in our Jira", "on GitLab") is a strong cue
-            lexical = {i: s * (1.6 if self._tools[i].server in mentioned else 1.0) for i, s in lexical.items()}
-        if ruled_out:
-            lexical = {i: s * (0.5 if self._tools[i].server in ruled_out else 1.0) for i, s in lexical.items()}
+        asked = set(terms)
+        lexical = {i: s * self._boost(i, asked, mentioned, ruled_out) for i, s in lexical.items() if i in candidates}
         if self._embedding is None:
             scores = lexical
         else:
@@ -250,6 +244,20 @@ class ToolIndex:
             )
         ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(self._tools[i], score) for i, score in ordered if score > 0 and not math.isnan(score)]
+
+    def _boost(self, doc_id: int, asked: set[str], mentioned: set[str], ruled_out: set[str]) -> float:
+        """The lexical score's multiplier: a whole-name match (``get issue`` for get_issue), a server the request
+        names ("in our Jira", "on GitLab"), a server it rules out."""
+        boost = 1.0
+        name = self._name_terms[doc_id]
+        if name and name <= asked:
+            boost *= 1.0 + NAME_BONUS
+        server = self._tools[doc_id].server
+        if server in mentioned:
+            boost *= 1.6
+        elif server in ruled_out:
+            boost *= 0.5
+        return boost
 
     def _candidate_ids(self, server: str | None) -> set[int]:
         if server is None:
