@@ -8,7 +8,7 @@ Three detail levels, as in the seed:
 
 Ranking is lexical by default (BM25F over tool names split on snake/camel/kebab case, titles, descriptions,
 parameter names and the server name, with light stemming and curated synonyms; no model, no download). Pass any
-embedding function as ``embedder`` to fuse a semantic ranking with the lexical one (reciprocal rank fusion).
+embedding function as ``embedder`` to fuse a semantic ranking with the lexical one (a weighted sum of scores).
 The same index works on the host, offline from a catalog snapshot, and behind the sandbox's guest proxy.
 """
 
@@ -24,8 +24,17 @@ from mcpexec.codegen import server_modules
 from mcpexec.codegen._render import render_tool
 from mcpexec.errors import UsageError
 from mcpexec.search._bm25 import BM25FIndex, FieldSpec
-from mcpexec.search._embed import EmbeddingRanker, rank_by_score, reciprocal_rank_fusion
-from mcpexec.search._text import analyze, expand, negated, plain_words, split_words, stem, without_negated
+from mcpexec.search._embed import EmbeddingRanker, rescaled
+from mcpexec.search._text import (
+    analyze,
+    argument_values,
+    expand,
+    negated,
+    plain_words,
+    split_words,
+    stem,
+    without_negated,
+)
 
 __all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LIMIT"]
 
@@ -33,6 +42,7 @@ DetailLevel = Literal["name_only", "with_description", "full"]
 DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)
 MAX_LIMIT = 200
 COORDINATION = 0.5
+VALUE_KIND_WEIGHT = 0.8  # the query weight of words naming a value's kind (a URL: url, link)
 NAME_BONUS = 0.5  # a tool whose whole name the request spells out (``get issue`` for get_issue) scores x1.5
 FUSION_DEPTH = 100
 
@@ -194,9 +204,9 @@ def _check_query(query: object) -> str:
 class ToolIndex:
     """A search index over a :class:`~mcpexec.catalog.Catalog` (build once; rebuild when the catalog changes)."""
 
-    def __init__(self, catalog: Catalog, *, embedder: object | None = None, embedding_weight: float = 2.0) -> None:
-        """``embedder``: optional embedding function (see :mod:`mcpexec.search._embed`), fused with BM25F by
-        reciprocal rank fusion in which the semantic ranking counts ``embedding_weight`` times the lexical one."""
+    def __init__(self, catalog: Catalog, *, embedder: object | None = None, embedding_weight: float = 1.0) -> None:
+        """``embedder``: optional embedding function (see :mod:`mcpexec.search._embed`), fused with BM25F by a
+        weighted sum of both scores, each scaled to at most 1, the semantic one weighing ``embedding_weight``."""
         self.catalog = catalog
         self._tools: list[ToolSpec] = list(catalog)
         self._modules = server_modules(catalog)
@@ -218,7 +228,8 @@ class ToolIndex:
     def rank(self, query: str, *, server: str | None = None) -> list[tuple[ToolSpec, float]]:
         """Every matching tool with its score, best first (ties broken by server order and name)."""
         candidates = self._candidate_ids(server)
-        terms = analyze(query)
+        words, kinds = argument_values(query)
+        terms = analyze(words) or analyze(query)
         # a server the request rules out ("..., not the one on GitHub") is demoted, and its name is no search word
         ruled_out = _mentioned_servers(self._server_cues, plain_words(negated(query)))
         if ruled_out:
@@ -226,22 +237,22 @@ class ToolIndex:
             terms = [t for t in terms if t not in cue_terms] or terms
         if not terms and self._embedding is None:
             return []
-        lexical = self._lexical.scores(expand(terms), coordination=COORDINATION) if terms else {}
+        weights = expand(terms)
+        for kind in kinds:
+            weights.setdefault(kind, VALUE_KIND_WEIGHT)
+        lexical = self._lexical.scores(weights, coordination=COORDINATION) if terms else {}
         mentioned = _mentioned_servers(self._server_cues, plain_words(without_negated(query))) - ruled_out
         asked = set(terms)
         lexical = {i: s * self._boost(i, asked, mentioned, ruled_out) for i, s in lexical.items() if i in candidates}
         if self._embedding is None:
             scores = lexical
         else:
-            similarity = self._embedding.scores(query)
-            lexical_scores = [lexical.get(i, 0.0) for i in range(len(self._tools))]
-            scores = reciprocal_rank_fusion(
-                [
-                    rank_by_score(lexical_scores, sorted(lexical), FUSION_DEPTH),
-                    rank_by_score(similarity, sorted(candidates), FUSION_DEPTH),
-                ],
-                weights=[1.0, self._embedding_weight],
-            )
+            # linear fusion: the lexical scores over the best one, plus the semantic ones rescaled over the best
+            # FUSION_DEPTH tools (so the weight means the same whatever the embedder's similarity range)
+            semantic = rescaled(self._embedding.scores(query), sorted(candidates), FUSION_DEPTH)
+            best = max(lexical.values(), default=0.0) or 1.0
+            weight = self._embedding_weight
+            scores = {i: lexical.get(i, 0.0) / best + weight * semantic.get(i, 0.0) for i in lexical.keys() | semantic}
         ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(self._tools[i], score) for i, score in ordered if score > 0 and not math.isnan(score)]
 

@@ -1,4 +1,4 @@
-"""Optional semantic ranking: any embedding function, cosine similarity, reciprocal rank fusion.
+"""Optional semantic ranking: any embedding function, cosine similarity, scores rescaled for linear fusion.
 
 Accepted embedders (duck-typed, so neither framework is imported):
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from mcpexec.errors import UsageError
 
-__all__ = ["EmbeddingRanker", "rank_by_score", "reciprocal_rank_fusion"]
+__all__ = ["EmbeddingRanker", "rescaled"]
 
 Vector = list[float]
 
@@ -89,29 +89,16 @@ class EmbeddingRanker:
         return [sum(a * b for a, b in zip(row, vector, strict=False)) for row in self._vectors]
 
 
-def rank_by_score(scores: Sequence[float], candidates: Sequence[int], depth: int) -> list[tuple[int, int]]:
-    """``(doc id, rank)`` of the ``depth`` best candidates; equal scores share a rank (competition ranking) and a
-    tie at the cut-off is kept whole, so an uninformative embedder that scores everything alike favours no tool."""
-    ordered = sorted(candidates, key=lambda i: (-scores[i], i))
-    if len(ordered) > depth:
-        floor = scores[ordered[depth - 1]]
-        ordered = [i for i in ordered if scores[i] >= floor]
-    ranked: list[tuple[int, int]] = []
-    for position, doc_id in enumerate(ordered, start=1):
-        if ranked and scores[doc_id] == scores[ranked[-1][0]]:
-            ranked.append((doc_id, ranked[-1][1]))
-        else:
-            ranked.append((doc_id, position))
-    return ranked
-
-
-def reciprocal_rank_fusion(
-    rankings: Sequence[Sequence[tuple[int, int]]], *, k: int = 60, weights: Sequence[float] = ()
-) -> dict[int, float]:
-    """Fuse rankings of ``(doc id, rank)`` pairs (ranks from 1): ``score = Σ weight / (k + rank)``."""
-    fused: dict[int, float] = {}
-    for index, ranking in enumerate(rankings):
-        weight = weights[index] if index < len(weights) else 1.0
-        for doc_id, rank in ranking:
-            fused[doc_id] = fused.get(doc_id, 0.0) + weight / (k + rank)
-    return fused
+def rescaled(scores: Sequence[float], candidates: Sequence[int], depth: int) -> dict[int, float]:
+    """The ``depth`` best candidates' scores mapped linearly onto (0, 1]: the best scores 1, the ``depth``-th best
+    (the floor) and anything below it are dropped. Tools tied for the best all score 1, even past ``depth``, so an
+    embedder that scores everything alike shifts every candidate equally and favours no tool."""
+    if not candidates:
+        return {}
+    ordered = sorted((scores[i] for i in candidates), reverse=True)
+    top, floor = ordered[0], ordered[min(depth, len(ordered)) - 1]
+    if top <= floor:
+        return {i: 1.0 for i in candidates if scores[i] >= top}
+    if len(ordered) <= depth:  # fewer candidates than the depth: the floor sits a step below the worst
+        floor -= (top - floor) / len(ordered)
+    return {i: (scores[i] - floor) / (top - floor) for i in candidates if scores[i] > floor}

@@ -1,9 +1,11 @@
-"""Text analysis for tool search: word splitting, a light stemmer, stopwords and synonym groups.
+"""Text analysis for tool search: word splitting, a light stemmer, stopwords, abbreviations and synonym groups.
 
 Tool names are split on snake, kebab, dotted, slashed and camel case (``getFileContents`` → get file contents),
-words are lower-cased and reduced by a small suffix stemmer (create/creates/created/creating/creation → creat),
-and query words can be widened with curated synonym groups of the vocabulary tools use (fetch ~ get, ticket ~
-issue, MR ~ merge request). Everything here is deterministic and dependency-free.
+common abbreviations are spelled out (PR → pull request, k8s → kubernetes), words are lower-cased and reduced by
+a small suffix stemmer (create/creates/created/creating/creation → creat), and query words can be widened with
+curated synonym groups of the vocabulary tools use (fetch ~ get, ticket ~ issue). Argument values in a request
+(URLs, paths, issue keys) give way to words naming their kind. Everything here is deterministic and
+dependency-free.
 """
 
 from __future__ import annotations
@@ -11,10 +13,20 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["STOPWORDS", "analyze", "expand", "negated", "plain_words", "split_words", "stem", "without_negated"]
+__all__ = [
+    "STOPWORDS",
+    "analyze",
+    "argument_values",
+    "expand",
+    "negated",
+    "plain_words",
+    "split_words",
+    "stem",
+    "without_negated",
+]
 
 # one pass: acronyms before a capitalized word (HTTPRequest -> HTTP, Request), capitalized/lower words, digits
-_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_WORD = re.compile(r"[A-Z]{2,}s(?![a-z])|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 
 STOPWORDS = frozenset(
     """
@@ -44,10 +56,17 @@ def negated(query: str) -> str:
 _TOKEN = re.compile(r"[A-Za-z0-9]+")
 
 
+def _acronym_singular(word: str) -> str:
+    """``PRs`` → ``PR``: an acronym's plural keeps the acronym (other words go to the stemmer)."""
+    return word[:-1] if len(word) > 2 and word[-1] == "s" and word[-2].isupper() else word
+
+
 def _token_words(token: str) -> list[str]:
     """A token's lower-case words; a camel-cased one also as a whole (GitHub → git, hub, github), so brand
     names written either way still meet."""
-    parts = [part.lower() for part in _WORD.findall(token)]
+    if token.islower() and token.isalpha():  # most words: nothing to split
+        return [token]
+    parts = [_acronym_singular(part).lower() for part in _WORD.findall(token)]
     if len(parts) > 1:
         parts.append(token.lower())
     return parts
@@ -89,9 +108,77 @@ def stem(word: str) -> str:
 _TERMS: dict[str, list[str]] = {}  # token as written -> its index terms; bounded by the vocabulary
 
 
+# Abbreviations software people write for the full words tools spell out (and the other way round): both sides
+# of the match are normalized to the full words, so "PR" meets "pull request" at full weight.
+_ABBREVIATIONS = {
+    short: full.split()
+    for short, full in (
+        ("pr", "pull request"),
+        ("mr", "merge request"),
+        ("repo", "repository"),
+        ("db", "database"),
+        ("dir", "directory"),
+        ("env", "environment"),
+        ("config", "configuration"),
+        ("cfg", "configuration"),
+        ("k8s", "kubernetes"),
+        ("vm", "virtual machine"),
+        ("msg", "message"),
+        ("org", "organization"),
+        ("perm", "permission"),
+        ("doc", "document"),
+        ("docs", "documents"),
+        ("ns", "namespace"),
+        ("svc", "service"),
+        ("stats", "statistics"),
+        ("img", "image"),
+        ("pic", "picture"),
+        ("pwd", "password"),
+        ("creds", "credentials"),
+        ("tz", "timezone"),
+        ("info", "information"),
+        ("auth", "authentication"),
+        ("dm", "direct message"),
+        ("deps", "dependencies"),
+        ("dep", "dependency"),
+        ("app", "application"),
+        ("ui", "user interface"),
+    )
+}
+
+
+# Argument values in a request are no search words, but their kind is: a URL asks for a tool that takes a URL.
+_VALUES = (  # in this order: an e-mail address holds a domain, a URL holds a path
+    (re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]*\w"), "email"),
+    (re.compile(r"\bhttps?://\S+|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|dev|app|ai|co)\b"), "url link"),
+    (re.compile(r"\b[A-Z][A-Z0-9]+-[0-9]+\b"), "issue"),  # an issue key: PAY-123
+    (
+        re.compile(r"(?<![\w/])(?:~|\.{1,2})?/[\w./~*-]+|\b[\w.-]+(?:/[\w.*-]+)+\.[a-z][a-z0-9]{1,4}\b"),
+        "path file directory",
+    ),
+)
+_FILE_NAME = re.compile(r"\b[\w*-]+\.[a-z][a-z0-9]{1,4}\b")  # kept: its extension tells the kind (report.xlsx)
+
+
+def argument_values(query: str) -> tuple[str, list[str]]:
+    """``query`` without its URLs, e-mail addresses, issue keys and paths, and the analyzed words naming the kinds
+    of value it holds (``go to https://example.com`` → ``go to``, [url, link])."""
+    kinds: list[str] = []
+    for pattern, words in _VALUES:
+        blanked = pattern.sub(" ", query)
+        if blanked != query:
+            kinds += analyze(words)
+            query = blanked
+    if _FILE_NAME.search(query):
+        kinds += analyze("file")
+    return query, list(dict.fromkeys(kinds))
+
+
 def _terms(token: str) -> list[str]:
     # stopwords go, and numbers: in a request they are arguments (issue 42, port 5432), not what selects a tool
-    terms = [stem(w) for w in _token_words(token) if w not in STOPWORDS and not w.isdigit()]
+    whole = _ABBREVIATIONS.get(token.lower())  # k8s, before it splits into k, 8, s
+    words = whole or [full for word in _token_words(token) for full in _ABBREVIATIONS.get(word, [word])]
+    terms = [stem(w) for w in words if w not in STOPWORDS and not w.isdigit()]
     if len(_TERMS) < 200_000:
         _TERMS[token] = terms
     return terms
@@ -119,20 +206,20 @@ _SYNONYM_GROUPS = [
     "run execute start launch trigger invoke kick",
     "stop cancel kill terminate abort halt",
     "issue bug ticket defect task",
-    "pull merge pr mr request",
-    "repository repo project codebase",
-    "file document doc",
-    "folder directory dir",
+    "pull merge",  # a pull request is a merge request
+    "repository project codebase",
+    "file document",
+    "folder directory",
     "comment note reply feedback discussion",
     "user member person people account collaborator teammate assignee",
     "commit revision change",
     "page wiki article",
-    "database db collection",
+    "database collection",
     "spreadsheet sheet workbook worksheet excel xlsx",
     "image picture photo screenshot",
     "time clock date timezone",
     "pod container workload",
-    "cluster kubernetes k8s kube",
+    "cluster kubernetes kube",
     "log logs",
     "error exception crash",
     "unstage reset",
@@ -141,7 +228,6 @@ _SYNONYM_GROUPS = [
     "remember memory knowledge graph entity entities",
     "blob storage bucket",
     "contact lead customer",
-    "vm machine",
     "diff difference compare",
     "history log",
     "permission role access",
