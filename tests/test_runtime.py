@@ -23,10 +23,18 @@ def _imported_modules(path: Path) -> Iterator[str]:
             yield node.module
 
 
-def test_runtime_imports_only_the_standard_library() -> None:
-    modules = {name.split(".")[0] for path in RUNTIME_DIR.rglob("*.py") for name in _imported_modules(path)}
+GUEST_FILES = [*RUNTIME_DIR.rglob("*.py"), RUNTIME_DIR.parent / "errors.py", RUNTIME_DIR.parent / "results.py"]
+GUEST_MODULES = {"mcpexec", "mcpexec.errors", "mcpexec.results"} | {
+    f"mcpexec.runtime.{p.stem}" for p in RUNTIME_DIR.glob("*.py")
+}
+
+
+def test_the_guest_library_imports_only_the_standard_library_and_itself() -> None:
+    """What a sandbox receives (runtime, errors, results) runs on a bare interpreter."""
+    modules = {name for path in GUEST_FILES for name in _imported_modules(path)}
+    outside = {m for m in modules if m.split(".")[0] not in sys.stdlib_module_names and m != "__future__"}
     assert modules
-    assert modules <= set(sys.stdlib_module_names) | {"__future__"}, modules - set(sys.stdlib_module_names)
+    assert outside <= GUEST_MODULES | {"mcpexec.runtime"}, outside - GUEST_MODULES
 
 
 @pytest.fixture

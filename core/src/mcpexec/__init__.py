@@ -27,13 +27,17 @@ from .errors import (
     SandboxError,
     ServerError,
     SnapshotError,
+    ToolArgumentError,
     ToolCallError,
     ToolTimeout,
     UnknownToolError,
     UsageError,
 )
+from .execution import ExecutionError, ExecutionResult, ToolCallRecord
+from .executor import CodeExecutor
 from .hub import MCPHub, ServerStatus, ToolStats
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
+from .sandbox import IsolationReport, Limits, LocalSandbox, Workspace
 from .search import DetailLevel, ToolIndex
 from .sync_hub import SyncMCPHub
 
@@ -41,6 +45,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
+    # code execution
+    "CodeExecutor",
+    "ExecutionResult",
+    "ExecutionError",
+    "ToolCallRecord",
+    "LocalSandbox",
+    "Limits",
+    "IsolationReport",
+    "Workspace",
     # hub
     "MCPHub",
     "SyncMCPHub",
@@ -75,6 +88,7 @@ __all__ = [
     "ServerError",
     "ToolCallError",
     "ToolTimeout",
+    "ToolArgumentError",
     "SandboxError",
     "ExecutionTimeout",
     "SandboxCrashed",

@@ -6,7 +6,8 @@
     ├── ConfigError               bad server configuration (names the server and field)
     ├── ServerError               a server failed to start, died, or broke the protocol
     ├── ToolCallError             a tool call failed (isError, malformed result, ...)
-    │   └── ToolTimeout           a tool call ran past its timeout
+    │   ├── ToolTimeout           a tool call ran past its timeout
+    │   └── ToolArgumentError     arguments do not match the tool's input schema (also a ValueError)
     ├── SandboxError              the sandbox failed
     │   ├── ExecutionTimeout      a cell ran past its timeout
     │   └── SandboxCrashed        the sandbox process died
@@ -32,6 +33,7 @@ __all__ = [
     "SandboxError",
     "ServerError",
     "ToolCallError",
+    "ToolArgumentError",
     "ToolTimeout",
     "UnknownToolError",
     "UsageError",
@@ -106,6 +108,10 @@ class ToolTimeout(ToolCallError):
             f"no result within {timeout:g} s (raise the timeout if the tool is slow)", server=server, tool=tool
         )
         self.timeout = timeout
+
+
+class ToolArgumentError(ToolCallError, ValueError):
+    """The arguments of a tool call do not match the tool's input schema; the message names each bad field."""
 
 
 class SandboxError(MCPExecError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
@@ -51,10 +52,18 @@ def _orders(count: int, seed: int) -> list[Order]:
     return rows
 
 
-_SHEETS: dict[str, tuple[str, list[Order]]] = {
-    "orders-2026": ("Orders 2026", _orders(1000, 2026)),
-    "orders-sample": ("Orders (sample)", _orders(20, 7)),
+_SHEETS: dict[str, tuple[str, int, int]] = {  # id: (title, rows, seed); rows are generated on first read
+    "orders-2026": ("Orders 2026", 1000, 2026),
+    "orders-archive": ("Orders archive 2016-2025", 10_000, 2016),
+    "orders-sample": ("Orders (sample)", 20, 7),
 }
+
+
+@functools.cache
+def _rows(sheet_id: str) -> list[Order]:
+    _title, count, seed = _SHEETS[sheet_id]
+    return _orders(count, seed)
+
 
 server: Any = server_class()("sheets", instructions="A read-only spreadsheet of customer orders.")
 _read_only: Any = {"readOnlyHint": True, "openWorldHint": False}
@@ -63,7 +72,7 @@ _read_only: Any = {"readOnlyHint": True, "openWorldHint": False}
 @server.tool(title="List sheets", annotations=_read_only)
 def list_sheets() -> list[SheetInfo]:
     """List the sheets that can be read, with their number of rows."""
-    return [SheetInfo(sheet_id=k, title=t, rows=len(r)) for k, (t, r) in _SHEETS.items()]
+    return [SheetInfo(sheet_id=k, title=t, rows=n) for k, (t, n, _seed) in _SHEETS.items()]
 
 
 @server.tool(title="Get sheet", annotations=_read_only)
@@ -71,7 +80,7 @@ def get_sheet(sheet_id: str, status: str | None = None, limit: int | None = None
     """Return the rows of a sheet, optionally only those with the given status, at most `limit` rows."""
     if sheet_id not in _SHEETS:
         raise ValueError(f"unknown sheet {sheet_id!r}; known: {', '.join(_SHEETS)}")
-    rows = [r for r in _SHEETS[sheet_id][1] if status is None or r.status == status]
+    rows = [r for r in _rows(sheet_id) if status is None or r.status == status]
     return rows if limit is None else rows[: max(0, limit)]
 
 

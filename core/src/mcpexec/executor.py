@@ -1,0 +1,236 @@
+"""``CodeExecutor``: the one object framework adapters use.
+
+It owns the :class:`~mcpexec.hub.MCPHub` (one session per MCP server), the catalog and its search index, the
+generated ``servers/`` package, the :class:`~mcpexec.bridge.Bridge` and a sandbox session::
+
+    async with CodeExecutor.from_config("mcp.json") as ex:
+        print(ex.search_tools("orders", "with_description"))
+        result = await ex.execute(
+            "from servers.sheets import get_sheet\\n"
+            "rows = await get_sheet(sheet_id='orders-2026')\\n"
+            "len(rows)"
+        )
+        print(result.to_text())
+
+The sandbox starts on first use. Synchronous code uses ``with CodeExecutor(...) as ex: ex.execute_sync(code)``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import anyio
+import anyio.abc
+
+from mcpexec._sync import SyncBridge
+from mcpexec.bridge import Bridge
+from mcpexec.catalog import Catalog
+from mcpexec.config import ServerConfig, load_config, parse_config
+from mcpexec.errors import SandboxError, UsageError
+from mcpexec.execution import ExecutionResult
+from mcpexec.hub import MCPHub
+from mcpexec.sandbox._launch import IsolationReport, Limits
+from mcpexec.sandbox._lib import sync_guest_lib
+from mcpexec.sandbox._workspace import Workspace
+from mcpexec.sandbox.local import LocalSandbox
+from mcpexec.search import ToolIndex
+
+__all__ = ["CodeExecutor"]
+
+
+class CodeExecutor:
+    """Runs agent code against MCP servers. Open with ``async with`` (or ``with`` for the sync API).
+
+    ``servers`` maps names to server configs (see :mod:`mcpexec.config`). ``sandbox`` is ``"local"`` or a
+    configured :class:`~mcpexec.sandbox.local.LocalSandbox`; ``workspace``, ``limits`` and ``isolation`` configure
+    the default local sandbox. ``cell_timeout`` bounds each :meth:`execute` (seconds); ``call_timeout``
+    overrides the servers' tool-call timeouts; ``validate_arguments`` checks arguments against input schemas
+    on the host; ``embedder`` adds semantic ranking to :meth:`search_tools`.
+    """
+
+    def __init__(
+        self,
+        servers: Mapping[str, ServerConfig],
+        *,
+        sandbox: Literal["local"] | LocalSandbox = "local",
+        workspace: str | os.PathLike[str] | None = None,
+        limits: Limits | None = None,
+        isolation: Literal["auto", "full", "none"] = "auto",
+        cell_timeout: float = 60.0,
+        call_timeout: float | None = None,
+        validate_arguments: bool = True,
+        embedder: object | None = None,
+    ) -> None:
+        if not cell_timeout > 0:
+            raise UsageError(f"cell_timeout must be a positive number of seconds, not {cell_timeout!r}")
+        if isinstance(sandbox, str):
+            if sandbox != "local":
+                raise UsageError(f"sandbox must be 'local' or a sandbox object, not {sandbox!r}")
+            sandbox = LocalSandbox(
+                workspace=None if workspace is None else Path(workspace), limits=limits, isolation=isolation
+            )
+        elif workspace is not None or limits is not None or isolation != "auto":
+            raise UsageError("workspace=, limits= and isolation= configure the default sandbox; set them on yours")
+        self._hub = MCPHub(servers)
+        self._sandbox = sandbox
+        self.cell_timeout = cell_timeout
+        self._embedder = embedder
+        self._bridge = Bridge(
+            self._hub, index=self._current_index, validate=validate_arguments, call_timeout=call_timeout
+        )
+        self._index: ToolIndex | None = None
+        self._stack: AsyncExitStack | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._closing = anyio.Event()
+        self._sandbox_started = False
+        self._start_lock = anyio.Lock()
+        self._run_lock = anyio.Lock()
+        self._dir: Path | None = None
+        self._sync: SyncBridge | None = None
+
+    @classmethod
+    def from_config(cls, config: str | os.PathLike[str] | Mapping[str, Any], **options: Any) -> CodeExecutor:
+        """From an ``mcp.json`` path or its parsed mapping; ``options`` as for the constructor."""
+        servers = parse_config(config) if isinstance(config, Mapping) else load_config(config)
+        return cls(servers, **options)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise RuntimeError("CodeExecutor is already open")
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            self._dir = Path(tempfile.mkdtemp(prefix="mcpexec-session-"))
+            self._dir.chmod(0o711)  # a sandbox running as another uid must reach the guest library inside
+            stack.callback(shutil.rmtree, self._dir, True)
+            await stack.enter_async_context(self._hub)
+            self._task_group = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(self._closing.set)  # runs first on exit: the sandbox task leaves before the hub closes
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._stack = stack
+        self._hub.on_catalog_changed(self._catalog_changed)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    def __enter__(self) -> Self:
+        self._sync = SyncBridge().__enter__()
+        try:
+            self._sync.enter(self)
+        except BaseException:
+            self._sync.__exit__(None, None, None)
+            self._sync = None
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.__exit__(exc_type, exc, tb)
+
+    def _require_open(self) -> anyio.abc.TaskGroup:
+        if self._task_group is None or self._stack is None:
+            raise RuntimeError("CodeExecutor is not open; use 'async with CodeExecutor(...) as ex:'")
+        return self._task_group
+
+    # -- catalog and search ------------------------------------------------------------------------------------
+
+    @property
+    def hub(self) -> MCPHub:
+        return self._hub
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._hub.catalog
+
+    def _current_index(self) -> ToolIndex:
+        if self._index is None or self._index.catalog is not self._hub.catalog:
+            self._index = ToolIndex(self._hub.catalog, embedder=self._embedder)
+        return self._index
+
+    def _catalog_changed(self, catalog: Catalog) -> None:
+        self._index = None
+        if self._sandbox_started and self._dir is not None:
+            sync_guest_lib(self._dir / "lib", catalog)  # new tools become importable in the running session
+
+    def search_tools(self, query: str = "", detail_level: str = "name_only", limit: int = 10, **options: Any) -> Any:
+        """Search the catalog (the same search the sandbox's ``search_tools`` answers); see ``ToolIndex.search``."""
+        self._require_open()
+        return self._current_index().search(query, detail_level, limit, **options)
+
+    # -- sandbox -----------------------------------------------------------------------------------------------
+
+    @property
+    def sandbox(self) -> LocalSandbox:
+        return self._sandbox
+
+    @property
+    def workspace(self) -> Workspace:
+        """The session workspace (available once the sandbox has started: after :meth:`start` or a cell)."""
+        return self._sandbox.workspace
+
+    @property
+    def isolation(self) -> IsolationReport:
+        """What the sandbox enforces (after :meth:`start` or a first cell)."""
+        return self._sandbox.isolation
+
+    async def _host_sandbox(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        async with self._sandbox:
+            task_status.started()
+            await self._closing.wait()
+
+    async def start(self) -> None:
+        """Start the sandbox now instead of on the first cell."""
+        task_group = self._require_open()
+        async with self._start_lock:
+            if self._sandbox_started:
+                return
+            assert self._dir is not None
+            lib = sync_guest_lib(self._dir / "lib", self._hub.catalog)
+            self._sandbox.bind(lib, self._bridge)
+            try:
+                await task_group.start(self._host_sandbox)
+            except SandboxError:
+                raise
+            except Exception as exc:
+                raise SandboxError(f"the sandbox could not start: {exc}") from exc
+            self._sandbox_started = True
+
+    async def restart(self) -> None:
+        """Start a fresh sandbox session (variables are lost; workspace files are kept)."""
+        await self.start()
+        async with self._run_lock:
+            await self._sandbox.restart()
+
+    async def execute(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
+        """Run one cell of Python in the sandbox session; never raises for what the code does (see ``error``)."""
+        await self.start()
+        async with self._run_lock:
+            self._bridge.take_records()  # calls that arrived between cells belong to no cell
+            result = await self._sandbox.run(code, timeout=self.cell_timeout if timeout is None else timeout)
+            return replace(result, tool_calls=self._bridge.take_records())
+
+    def execute_sync(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
+        """:meth:`execute` for synchronous callers (open the executor with ``with``)."""
+        if self._sync is None:
+            raise RuntimeError("execute_sync needs the executor opened with 'with CodeExecutor(...) as ex:'")
+        return self._sync.call(lambda: self.execute(code, timeout=timeout))

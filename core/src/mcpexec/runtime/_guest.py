@@ -1,0 +1,138 @@
+"""The guest process: serves ``exec`` requests from the host, one cell at a time, in one persistent namespace.
+
+Started by the sandbox as ``python -I -S -c <bootstrap>``; the bootstrap calls :func:`main` with the channel's
+file descriptor and the session options. Tool calls and searches made by the cell travel to the host on the
+channel; the cell's stdout/stderr are captured by :mod:`._output` and returned in the ``exec_result`` frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+from . import set_searcher, set_tool_caller
+from ._cell import CellRunner
+from ._channel import ChannelClosed, GuestChannel
+from ._frames import remote_error
+from ._output import OutputRedirect
+
+__all__ = ["DEFAULT_OPTIONS", "main"]
+
+DEFAULT_OPTIONS: dict[str, Any] = {"max_stdout_chars": 20_000, "max_stderr_chars": 8_000, "output_dir": ".mcpexec"}
+
+
+def _check_json(value: object, where: str) -> None:
+    """Arguments must be JSON data: say which one is not, before anything reaches the host."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is {value!r}, which JSON cannot carry; use None or a number")
+        return
+    if isinstance(value, Mapping):
+        for key, item in cast(Mapping[object, object], value).items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where} has a key {key!r} of type {type(key).__name__}; JSON keys are strings")
+            _check_json(item, f"{where}[{key!r}]")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(cast(list[object], value)):
+            _check_json(item, f"{where}[{index}]")
+        return
+    raise TypeError(
+        f"{where} is a {type(value).__name__}, which a tool cannot receive; pass JSON data "
+        "(dict, list, str, int, float, bool, None)"
+    )
+
+
+class _Bridge:
+    """The tool caller and searcher installed in :mod:`mcpexec.runtime` for this guest."""
+
+    def __init__(self, channel: GuestChannel) -> None:
+        self._channel = channel
+
+    async def call_tool(self, server: str, tool: str, arguments: dict[str, Any]) -> Any:
+        for key, value in arguments.items():
+            _check_json(value, f"argument {key!r} of {server}.{tool}")
+        response = await self._channel.request(
+            {"type": "tool_call", "server": server, "tool": tool, "arguments": arguments}
+        )
+        if not response.get("ok"):
+            raise remote_error(response.get("error"))
+        from mcpexec.results import normalize_result  # imported on first use: keeps the guest's start fast
+
+        schema = response.get("output_schema")
+        return normalize_result(
+            cast(Mapping[str, Any], response.get("result") or {}),
+            server=server,
+            tool=tool,
+            output_schema=cast(Mapping[str, Any], schema) if isinstance(schema, Mapping) else None,
+        )
+
+    def search(self, query: str, detail_level: str, limit: int, **options: Any) -> Any:
+        _check_json(options, "search options")
+        response = self._channel.request_blocking(
+            {"type": "search", "query": query, "detail_level": detail_level, "limit": limit, "options": options}
+        )
+        if not response.get("ok"):
+            raise remote_error(response.get("error"))
+        return response.get("result")
+
+
+async def _serve(channel: GuestChannel, output: OutputRedirect) -> None:
+    channel.start()
+    bridge = _Bridge(channel)
+    set_tool_caller(bridge.call_tool)
+    set_searcher(bridge.search)
+    namespace: dict[str, Any] = sys.modules["__main__"].__dict__
+    for name in [n for n in namespace if not n.startswith("__")]:  # the bootstrap's own names
+        del namespace[name]
+    runner = CellRunner(namespace)
+    channel.send({"type": "ready", "pid": os.getpid(), "python": sys.version.split()[0]})
+    while (request := await channel.next_exec()) is not None:
+        started = time.perf_counter()
+        outcome = await runner.run(str(request.get("code", "")))
+        captured = output.finish_cell()
+        frame: dict[str, Any] = {
+            "type": "exec_result",
+            "id": request.get("id"),
+            "cell": runner.count,
+            "value": outcome.value,
+            "error": outcome.error.to_json() if outcome.error else None,
+            "duration_s": time.perf_counter() - started,
+        }
+        for name, text in captured.items():
+            frame[name] = text.text
+            frame[f"{name}_truncated"] = text.truncated
+            frame[f"{name}_saved_to"] = text.saved_to
+        try:
+            channel.send(frame)
+        except (OSError, ChannelClosed):
+            return
+
+
+def main(fd: int, options_json: str = "{}") -> None:
+    """Serve the host on the socket ``fd`` until it closes the channel."""
+    options = {**DEFAULT_OPTIONS, **json.loads(options_json)}
+    if hasattr(signal, "SIGXFSZ"):  # past the file-size limit a write fails with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    os.environ.setdefault("HOME", os.getcwd())
+    sock = socket.socket(fileno=fd)
+    output = OutputRedirect(
+        int(options["max_stdout_chars"]),
+        int(options["max_stderr_chars"]),
+        f"{options['output_dir']}/output",
+    )
+    channel = GuestChannel(sock)
+    try:
+        asyncio.run(_serve(channel, output))
+    finally:
+        sock.close()

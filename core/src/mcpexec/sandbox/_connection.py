@@ -1,0 +1,193 @@
+"""The host's end of the guest protocol, over any byte stream (a socketpair locally, stdin/stdout on E2B).
+
+Frames from the guest are untrusted: anything malformed is dropped (and counted), requests are served
+concurrently (bounded), and the guest can only ask for what :class:`GuestRequests` offers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from mcpexec.errors import MCPExecError, SandboxCrashed, UsageError
+from mcpexec.runtime._frames import MAX_FRAME_BYTES, FrameError, decode, encode, error_payload
+
+__all__ = ["GuestConnection", "GuestRequests"]
+
+logger = logging.getLogger("mcpexec.sandbox")
+
+MAX_CONCURRENT_REQUESTS = 128
+_HUNG_UP = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError)
+
+
+class GuestRequests(Protocol):
+    """What the guest may ask the host for; each returns a response payload (``{"ok": ..., ...}``)."""
+
+    async def tool_call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def search(self, query: str, detail_level: str, limit: int, options: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def _text(frame: Mapping[str, Any], key: str) -> str:
+    value = frame.get(key)
+    if not isinstance(value, str):
+        raise UsageError(f"frame field {key!r} must be a string")
+    return value
+
+
+class GuestConnection:
+    """Serves one guest: run :meth:`serve` in a task group, then :meth:`wait_ready` and :meth:`execute`."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, handler: GuestRequests) -> None:
+        self._stream = stream
+        self._reader = BufferedByteReceiveStream(stream)
+        self._handler = handler
+        self._send_lock = anyio.Lock()
+        self._ids = itertools.count(1)
+        self._results: dict[int, anyio.Event] = {}
+        self._frames: dict[int, dict[str, Any]] = {}
+        self._ready = anyio.Event()
+        self._closed = anyio.Event()
+        self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
+        self.ready_info: dict[str, Any] = {}
+        self.dropped_frames = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def close(self) -> None:
+        """Hang up on the guest (it exits when its channel closes)."""
+        await self._stream.aclose()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        data = encode(frame)
+        async with self._send_lock:
+            await self._stream.send(data)
+
+    async def serve(self) -> None:
+        """Read guest frames until the guest hangs up; requests are answered in a task group of their own."""
+        try:
+            async with anyio.create_task_group() as requests:
+                while True:
+                    try:
+                        line = await self._reader.receive_until(b"\n", MAX_FRAME_BYTES)
+                    except (
+                        anyio.EndOfStream,
+                        anyio.IncompleteRead,
+                        anyio.BrokenResourceError,
+                        anyio.ClosedResourceError,
+                    ):
+                        break
+                    except anyio.DelimiterNotFound:
+                        logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
+                        break
+                    self._dispatch(line, requests)
+                requests.cancel_scope.cancel()
+        finally:
+            self._closed.set()
+            for event in self._results.values():
+                event.set()
+
+    def _dispatch(self, line: bytes, requests: anyio.abc.TaskGroup) -> None:
+        try:
+            frame = decode(line)
+        except FrameError:
+            self.dropped_frames += 1
+            return
+        kind = frame["type"]
+        if kind == "exec_result":
+            exec_id = frame.get("id")
+            if isinstance(exec_id, int) and exec_id in self._results:
+                self._frames[exec_id] = frame
+                self._results[exec_id].set()
+            else:
+                self.dropped_frames += 1
+        elif kind in ("tool_call", "search") and isinstance(frame.get("id"), int):
+            requests.start_soon(self._answer, frame)
+        elif kind == "ready":
+            self.ready_info = frame
+            self._ready.set()
+        else:
+            self.dropped_frames += 1
+
+    async def _answer(self, frame: dict[str, Any]) -> None:
+        async with self._limiter:
+            try:
+                if frame["type"] == "tool_call":
+                    arguments = frame.get("arguments")
+                    if not isinstance(arguments, dict):
+                        raise UsageError("tool arguments must be a JSON object")
+                    payload = await self._handler.tool_call(_text(frame, "server"), _text(frame, "tool"), arguments)  # pyright: ignore[reportUnknownArgumentType]
+                    reply = "tool_result"
+                else:
+                    options: object = frame.get("options") or {}
+                    limit = frame.get("limit", 10)
+                    if not isinstance(options, dict) or not isinstance(limit, int):
+                        raise UsageError("search options must be a JSON object and limit an integer")
+                    payload = await self._handler.search(
+                        _text(frame, "query"),
+                        _text(frame, "detail_level"),
+                        limit,
+                        options,  # pyright: ignore[reportUnknownArgumentType]
+                    )
+                    reply = "search_result"
+            except Exception as exc:  # an answer must always go back, or the guest waits forever
+                payload = {"ok": False, "error": error_payload(exc)}
+                reply = "tool_result" if frame["type"] == "tool_call" else "search_result"
+            try:
+                await self.send({**payload, "type": reply, "id": frame["id"]})
+            except (ValueError, TypeError) as exc:  # a result JSON cannot carry (NaN, ...)
+                error = error_payload(MCPExecError(f"the result could not be sent to the sandbox: {exc}"))
+                await self._send_quietly({"type": reply, "id": frame["id"], "ok": False, "error": error})
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                pass
+
+    async def _send_quietly(self, frame: dict[str, Any]) -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            await self.send(frame)
+
+    async def wait_ready(self) -> dict[str, Any]:
+        """Wait until the guest says it is ready (bound the wait with a cancel scope)."""
+        async with anyio.create_task_group() as waiting:
+
+            async def ready() -> None:
+                await self._ready.wait()
+                waiting.cancel_scope.cancel()
+
+            async def hung_up() -> None:
+                await self._closed.wait()
+                waiting.cancel_scope.cancel()
+
+            waiting.start_soon(ready)
+            waiting.start_soon(hung_up)
+        if not self._ready.is_set():
+            raise SandboxCrashed("the sandbox process exited before it was ready")
+        return self.ready_info
+
+    async def execute(self, code: str) -> dict[str, Any]:
+        """Run one cell and return the guest's ``exec_result`` frame; :class:`SandboxCrashed` if it hangs up."""
+        exec_id = next(self._ids)
+        done = self._results[exec_id] = anyio.Event()
+        try:
+            if self.closed:
+                raise SandboxCrashed("the sandbox session has ended")
+            try:
+                await self.send({"type": "exec", "id": exec_id, "code": code})
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise SandboxCrashed(f"the sandbox process is gone ({exc})") from exc
+            await done.wait()
+            frame = self._frames.pop(exec_id, None)
+            if frame is None:
+                raise SandboxCrashed("the sandbox process died while running the cell")
+            return frame
+        finally:
+            self._results.pop(exec_id, None)
+            self._frames.pop(exec_id, None)
