@@ -11,7 +11,7 @@ import pytest
 from mcpexec.demo_servers import default_servers
 from mcpexec.errors import UsageError
 from mcpexec.executor import CodeExecutor
-from tests.conftest import testserver_config
+from tests.conftest import rawserver_config, testserver_config
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +26,7 @@ def reachable(path: Path) -> Path:
 
 @pytest.fixture
 async def ex(tmp_path: Path) -> AsyncIterator[CodeExecutor]:
-    servers = {**default_servers(), "test": testserver_config()}
+    servers = {**default_servers(), "test": testserver_config(), "raw": rawserver_config()}
     async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", cell_timeout=20) as executor:
         yield executor
 
@@ -90,6 +90,16 @@ async def test_results_are_typed_python_data(ex: CodeExecutor) -> None:
     first, second = result.stdout.splitlines()
     assert first == "dict {'total': 5.0} list pending '{not json'"
     assert second == "['ImageContent', 'ResourceContent', 'str'] image/png b'\\x89PNG' hello notes"
+
+
+async def test_structured_content_is_checked_against_the_output_schema(ex: CodeExecutor) -> None:
+    good = await ex.execute("from servers.raw import count\nawait count()")
+    assert good.value == "{'count': 3}", good.to_text()
+    bad = await ex.execute("await count(wrong=True)")
+    assert bad.error is not None
+    assert bad.error.type == "ToolCallError"
+    assert "raw.count" in bad.error.message
+    assert "'many'" in bad.error.message or "integer" in bad.error.message
 
 
 async def test_tool_errors_are_catchable_exceptions_with_the_servers_message(ex: CodeExecutor) -> None:

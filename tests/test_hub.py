@@ -45,7 +45,7 @@ async def test_lists_tools_with_schemas_and_annotations() -> None:
 async def test_paginated_tools_list_is_followed_to_the_end() -> None:
     async with MCPHub({"raw": rawserver_config("--tools", "25", "--page-size", "4")}) as hub:
         names = [tool.name for tool in hub.catalog.tools("raw")]
-    assert len(names) == 28  # 25 numbered tools + malformed, garbage, echo-args over 7 pages
+    assert len(names) == 29  # 25 numbered tools + malformed, garbage, echo-args, count over 8 pages
     assert [n for n in names if n.startswith("tool_")] == [f"tool_{i:03d}" for i in range(25)]
 
 

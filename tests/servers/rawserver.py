@@ -2,7 +2,8 @@
 
 ``--tools N --page-size K``: N tools listed K per page with opaque cursors. Tools: ``tool_<i>`` (echo their
 index), ``malformed`` (a result whose ``content`` is not a list), ``garbage`` (writes a non-JSON line on stdout,
-then answers normally).
+then answers normally), ``count`` (structured content checked against its ``outputSchema``: ``{"count": n}``, or
+``{"count": "many"}`` when called with ``{"wrong": true}``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main() -> None:
         "required": ["from"],
     }
     tools.append({"name": "echo-args", "description": "Return the arguments as JSON.", "inputSchema": odd_names})
+    counted = {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]}
+    wrong = {"type": "object", "properties": {"wrong": {"type": "boolean"}}}
+    tools.append({"name": "count", "description": "Count.", "inputSchema": wrong, "outputSchema": counted})
 
     def send(message: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(message) + "\n")
@@ -77,6 +81,11 @@ def main() -> None:
             elif name == "echo-args":
                 text = json.dumps(params.get("arguments") or {}, sort_keys=True)
                 send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": text}]}})
+            elif name == "count":
+                value: object = "many" if (params.get("arguments") or {}).get("wrong") else 3
+                content = [{"type": "text", "text": json.dumps({"count": value})}]
+                result = {"content": content, "structuredContent": {"count": value}}
+                send({"jsonrpc": "2.0", "id": mid, "result": result})
             elif name == "garbage":
                 sys.stdout.write("this is not JSON-RPC\n")
                 send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": "after garbage"}]}})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
+from ._cli_exec import add_exec_commands, run_demo, run_exec
 from ._sync import run_sync
 from .catalog import Catalog
 from .codegen import generate_package, server_modules
@@ -241,6 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", "-n", type=int, default=10, help=f"how many results (1 to {MAX_LIMIT})")
     search.add_argument("--json", action="store_true", help="print JSON")
     search.add_argument("--servers", action="store_true", help="list the servers instead (for browsing)")
+    add_exec_commands(commands, _add_source_options)
     return parser
 
 
@@ -259,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _generate(args)
         if args.command == "search":
             return _search(args)
+        if args.command == "demo":
+            return run_sync(run_demo, default_servers(), args)
+        if args.command == "exec":
+            return run_sync(run_exec, _servers_from(args), args)
         if args.save_catalog:
             _check_writable(args.save_catalog)
         servers = _servers_from(args)
