@@ -286,7 +286,7 @@ async def test_tools_list_changed_refreshes_the_catalog() -> None:
 async def test_refresh_on_request() -> None:
     async with MCPHub({"raw": rawserver_config("--tools", "3")}) as hub:
         catalog = await hub.refresh()
-        assert len(catalog.tools("raw")) == 6
+        assert len(catalog.tools("raw")) == 7  # 3 numbered + malformed, garbage, echo-args, count
 
 
 # -- streamable HTTP -------------------------------------------------------------------------------------------
