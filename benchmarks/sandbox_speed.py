@@ -65,7 +65,7 @@ async def main() -> None:
             guest = await sandbox._start_guest()  # pyright: ignore[reportPrivateUsage]  # a fresh guest, no spare
             cold.append(time.perf_counter() - started)
             await sandbox._kill(guest, "benchmark")  # pyright: ignore[reportPrivateUsage]
-        print(f"isolation: {ex.isolation.describe()}")
+        print(ex.isolation.describe())
         spare: list[float] = []
         for _ in range(ROUNDS):
             await anyio.sleep(0.2)  # let the spare finish starting, as between an agent's turns

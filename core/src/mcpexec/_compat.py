@@ -302,7 +302,7 @@ async def connect(
         read, write = await _open_streams(stack, config, errlog, http_errors or _HttpErrors())
         task_group: anyio.abc.TaskGroup = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(task_group.cancel_scope.cancel)  # runs before the task group is left (LIFO)
-        read = _watch_for_hangup(stack, task_group, read, on_closed)
+        read = _watch_for_hangup(stack, read, on_closed)
         mcp: Any = importlib.import_module("mcp")
         if IS_MCP2:
             client: Any = mcp.Client(_PreopenedTransport(read, write), cache=None, message_handler=message_handler)
@@ -333,28 +333,40 @@ async def connect(
             yield Connection(session, _server_info(init, None), http_errors)
 
 
-def _watch_for_hangup(
-    stack: AsyncExitStack, task_group: anyio.abc.TaskGroup, source: Any, on_closed: Callable[[], None]
-) -> Any:
-    """Interpose on the transport's read stream so that the server hanging up (a stdio server exiting while
-    idle) is noticed at once, not on the next call: ``on_closed`` runs when the stream ends by itself."""
-    sink, receive = anyio.create_memory_object_stream[Any](0)
-    # every end is closed on the way out (the session closes only the stream it was given)
-    stack.callback(source.close)
-    stack.callback(sink.close)
-    stack.callback(receive.close)
+class _HangupWatch(anyio.abc.ObjectReceiveStream[Any]):
+    """The transport's read stream, seen through a proxy that notices the server hanging up (a stdio server
+    exiting while idle) as soon as the session's reader does — at once, not on the next call — without adding a
+    hop per message: ``on_closed`` runs when the stream ends by itself."""
 
-    async def forward() -> None:
+    def __init__(self, source: Any, on_closed: Callable[[], None]) -> None:
+        self._source = source
+        self._on_closed: Callable[[], None] | None = on_closed
+
+    async def receive(self) -> Any:
         try:
-            async with sink, source:
-                async for item in source:
-                    await sink.send(item)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return  # the session closed its end first: we are shutting down
-        on_closed()
+            return await self._source.receive()
+        except anyio.EndOfStream:
+            on_closed, self._on_closed = self._on_closed, None
+            if on_closed is not None:
+                on_closed()
+            raise
 
-    task_group.start_soon(forward)
-    return receive
+    def close(self) -> None:
+        self._on_closed = None
+        self._source.close()
+
+    async def aclose(self) -> None:
+        self._on_closed = None
+        await self._source.aclose()
+
+    def __getattr__(self, name: str) -> Any:  # statistics(), clone(), ... of the underlying stream
+        return getattr(self._source, name)
+
+
+def _watch_for_hangup(stack: AsyncExitStack, source: Any, on_closed: Callable[[], None]) -> Any:
+    """The read stream to give the session: ``on_closed`` runs when the server hangs up (see :class:`_HangupWatch`)."""
+    stack.callback(source.close)  # the session closes only the stream it was given
+    return _HangupWatch(source, on_closed)
 
 
 class _PreopenedTransport:
