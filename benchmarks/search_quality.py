@@ -9,7 +9,8 @@ Systems:
   (the default index fused with the same embeddings).
 
 Prints recall@1/5/20 and MRR overall, per split (dev is what ranking work may look at, heldout is not), and per
-kind. Run: ``python benchmarks/search_quality.py [--embeddings]``.
+kind. Run: ``python benchmarks/search_quality.py [--embeddings [--model PATH]]``; ``--model`` names a
+sentence-transformers model directory to use instead of MiniLM (its ``query``/``document`` prompts, if any, are used).
 """
 
 from __future__ import annotations
@@ -71,12 +72,40 @@ def minilm() -> Callable[[list[str]], list[list[float]]]:
     return embed
 
 
+class LocalModel:
+    """A sentence-transformers model from a local directory, LangChain-shaped (documents and queries may take
+    different prompts, e.g. EmbeddingGemma's); calling it embeds documents."""
+
+    def __init__(self, path: str) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+
+        self.model: Any = SentenceTransformer(path, device="cpu")
+        self.model.max_seq_length = min(self.model.max_seq_length or 256, 256)
+        prompts = getattr(self.model, "prompts", {}) or {}
+        self.query_prompt = prompts.get("query", "")
+        self.document_prompt = prompts.get("document", "")
+
+    def _encode(self, texts: list[str], prompt: str) -> list[list[float]]:
+        vectors = self.model.encode([prompt + t for t in texts], batch_size=32, normalize_embeddings=True)
+        return [list(map(float, v)) for v in vectors]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode(texts, self.document_prompt)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text], self.query_prompt)[0]
+
+    def __call__(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_documents(texts)
+
+
 def plain_embedding(catalog: Catalog, embed: Callable[[list[str]], list[list[float]]]) -> Ranker:
     tools = list(catalog)
     vectors = embed([f"{t.name}: {t.description[:1000]}" for t in tools])
 
     def rank(query: str) -> list[str]:
-        q = embed([query])[0]
+        q = embed.embed_query(query) if isinstance(embed, LocalModel) else embed([query])[0]
         scores = [sum(a * b for a, b in zip(v, q, strict=False)) for v in vectors]
         ordered = sorted(range(len(tools)), key=lambda i: (-scores[i], i))
         return [f"{tools[i].server}.{tools[i].name}" for i in ordered[:DEPTH]]
@@ -110,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--embeddings", action="store_true", help="also run the MiniLM baseline and fusion")
     parser.add_argument("--kinds", action="store_true", help="also break results down per query kind")
+    parser.add_argument("--model", help="a sentence-transformers model directory to use instead of MiniLM")
     args = parser.parse_args()
     catalog = real_catalog()
     queries = [json.loads(line) for line in QUERIES.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -119,9 +149,10 @@ def main() -> None:
         raise SystemExit(f"queries name tools missing from the catalog: {missing[:5]}")
     systems: dict[str, Ranker] = {"plain BM25": plain_bm25(catalog), "mcpexec": mcpexec_ranker(ToolIndex(catalog))}
     if args.embeddings:
-        embed = minilm()
-        systems["plain MiniLM"] = plain_embedding(catalog, embed)
-        systems["mcpexec + MiniLM"] = mcpexec_ranker(ToolIndex(catalog, embedder=embed))
+        embed = LocalModel(args.model) if args.model else minilm()
+        label = Path(args.model).name if args.model else "MiniLM"
+        systems[f"plain {label}"] = plain_embedding(catalog, embed)
+        systems[f"mcpexec + {label}"] = mcpexec_ranker(ToolIndex(catalog, embedder=embed))
     print(f"{len(catalog)} tools from {len(catalog.servers)} servers; {len(queries)} labelled queries")
     groups: dict[str, list[dict[str, Any]]] = {"all": queries}
     for split in ("dev", "heldout"):

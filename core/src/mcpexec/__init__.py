@@ -7,6 +7,7 @@ wrapper generation (``servers/``) and tool search; sandboxed execution builds on
 
 from __future__ import annotations
 
+from .audit import AuditLog
 from .catalog import Catalog, ToolAnnotations, ToolSpec
 from .codegen import GeneratedPackage, generate_package, render_package
 from .config import (
@@ -33,12 +34,15 @@ from .errors import (
     UnknownToolError,
     UsageError,
 )
-from .execution import ExecutionError, ExecutionResult, ToolCallRecord
+from .execution import ExecutionError, ExecutionResult, ExecutorStats, ToolCallRecord
 from .executor import CodeExecutor
 from .hub import MCPHub, ServerStatus, ToolStats
+from .pii import FlowRule, PIITokenizer, allow_flow, deny_flow
+from .policy import ApprovalRequest, Policy
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
 from .sandbox import IsolationReport, Limits, LocalSandbox, Workspace
 from .search import DetailLevel, ToolIndex
+from .skills import Skill, SkillStore
 from .sync_hub import SyncMCPHub
 
 __version__ = "0.1.0"
@@ -50,6 +54,16 @@ __all__ = [
     "ExecutionResult",
     "ExecutionError",
     "ToolCallRecord",
+    "ExecutorStats",
+    "Policy",
+    "ApprovalRequest",
+    "AuditLog",
+    "PIITokenizer",
+    "FlowRule",
+    "allow_flow",
+    "deny_flow",
+    "Skill",
+    "SkillStore",
     "LocalSandbox",
     "Limits",
     "IsolationReport",

@@ -1,15 +1,18 @@
-"""The host side of tool calls made inside the sandbox.
+"""The host side of tool calls made inside the sandbox — where trust is enforced.
 
-For each ``tool_call`` frame: look the tool up in the catalog, validate the arguments against its input schema
-(an error names the field and what was expected), forward to :class:`~mcpexec.hub.MCPHub`, and send back the
-wire-format result — the guest turns it into Python values. Every call is recorded for the cell's
-:class:`~mcpexec.execution.ExecutionResult`. Searches are answered from the :class:`~mcpexec.search.ToolIndex`.
+For each ``tool_call`` frame: look the tool up in the catalog, restore PII tokens in the arguments (checking the
+data-flow rules), validate the arguments against the input schema (an error names the field and what was
+expected), ask the :class:`~mcpexec.policy.Policy`, forward to :class:`~mcpexec.hub.MCPHub`, tokenize PII in the
+result and send back the wire-format result — the guest turns it into Python values. Every call is recorded for
+the cell's :class:`~mcpexec.execution.ExecutionResult` and the audit log. Searches are answered from the
+:class:`~mcpexec.search.ToolIndex`.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, cast
 
 import jsonschema
@@ -18,14 +21,15 @@ import jsonschema.protocols
 import jsonschema.validators
 import referencing.exceptions
 
+from mcpexec.audit import AuditLog
 from mcpexec.catalog import Catalog, ToolSpec
-from mcpexec.errors import MCPExecError, ToolArgumentError, ToolCallError, UnknownToolError
+from mcpexec.errors import MCPExecError, PolicyDenied, ToolArgumentError, ToolCallError
 from mcpexec.execution import CallStatus, ToolCallRecord
+from mcpexec.policy import Policy, PolicyDecision
 from mcpexec.results import error_message, wrapped_result_schema
 from mcpexec.runtime._frames import error_payload
-from mcpexec.search import ToolIndex
 
-__all__ = ["Bridge", "ToolBackend", "validate_arguments"]
+__all__ = ["Bridge", "Tokenizer", "ToolBackend", "validate_arguments"]
 
 
 class ToolBackend(Protocol):
@@ -98,56 +102,129 @@ def validate_arguments(tool: ToolSpec, arguments: Mapping[str, Any]) -> None:
         raise ToolArgumentError("; ".join(shown), server=tool.server, tool=tool.name)
 
 
+class Tokenizer(Protocol):
+    """PII tokenization as the bridge uses it (see :class:`mcpexec.pii.PIITokenizer`)."""
+
+    def tokenize(self, value: Any, *, source: str) -> Any: ...
+
+    def detokenize(self, value: Any, *, destination: str) -> Any: ...
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+
+
 class Bridge:
-    """Answers the guest's tool calls and searches; implements ``GuestRequests``."""
+    """Answers the guest's tool calls and searches; implements ``GuestRequests``.
+
+    Each call: look up → restore PII tokens (data-flow rules) → validate → policy (rules, budgets, approval) →
+    call the server → tokenize PII in the result → record (and audit) the call.
+    """
 
     def __init__(
         self,
         backend: ToolBackend,
         *,
-        index: Callable[[], ToolIndex] | None = None,
+        search: Callable[..., list[Any]] | None = None,
+        skills: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None,
         validate: bool = True,
         call_timeout: float | None = None,
+        policy: Policy | None = None,
+        pii: Tokenizer | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
-        """``index`` returns the current search index; ``validate`` checks arguments against input schemas;
-        ``call_timeout`` overrides each server's configured tool-call timeout."""
+        """``search`` answers ``search_tools`` (like ``ToolIndex.search``); ``skills`` saves and removes skills;
+        ``validate`` checks arguments against input schemas;
+        ``call_timeout`` overrides each server's configured tool-call timeout; ``policy`` decides which calls
+        may happen; ``pii`` tokenizes personal data in results and restores it in arguments; ``audit`` logs."""
         self._backend = backend
-        self._index = index
+        self._search = search
+        self._skills = skills
         self._validate = validate
         self._call_timeout = call_timeout
+        self.policy = policy or Policy()
+        self._pii = pii
+        self._audit = audit
         self._records: list[ToolCallRecord] = []
+        self._execution_calls = 0
+        self.session_calls = 0
+        self.denied_calls = 0
 
     def take_records(self) -> tuple[ToolCallRecord, ...]:
-        """The calls recorded since the last take (one cell's worth)."""
+        """The calls recorded since the last take (one cell's worth); starts the next execution's budget."""
         records, self._records = tuple(self._records), []
+        self._execution_calls = 0
         return records
 
-    def _record(self, server: str, tool: str, status: CallStatus, started: float, error: str | None) -> None:
-        self._records.append(ToolCallRecord(server, tool, status, time.perf_counter() - started, error))
+    def _scrub(self, text: str, server: str) -> str:
+        """Error text on its way to the sandbox: personal data in it is tokenized too."""
+        return str(self._pii.tokenize(text, source=server)) if self._pii is not None else text
 
     async def tool_call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
+        decision = PolicyDecision("allowed")
+        status: CallStatus = "ok"
+        error: str | None = None
+        result: dict[str, Any] = {}
         try:
             spec = self._backend.catalog.get(server, tool)
+            real = self._pii.detokenize(arguments, destination=server) if self._pii is not None else arguments
             if self._validate:
-                validate_arguments(spec, arguments)
-            result = await self._backend.call_tool_raw(server, tool, arguments, timeout=self._call_timeout)
+                try:
+                    validate_arguments(spec, real)
+                except ToolArgumentError as exc:
+                    raise ToolArgumentError(self._scrub(exc.message, server), server=server, tool=tool) from None
+            decision = await self.policy.decide(
+                spec, real, execution_calls=self._execution_calls, session_calls=self.session_calls
+            )
+            if decision.outcome == "denied":
+                raise PolicyDenied(decision.reason)
+            self._execution_calls += 1
+            self.session_calls += 1
+            result = await self._backend.call_tool_raw(server, tool, real, timeout=self._call_timeout)
+            if self._pii is not None:
+                result = self._pii.tokenize(result, source=server)
             if result.get("isError") is True:
                 raise ToolCallError(error_message(result), server=server, tool=tool)
-        except (MCPExecError, UnknownToolError) as exc:
-            self._record(server, tool, "error", started, str(exc))
-            return {"ok": False, "error": error_payload(exc)}
-        self._record(server, tool, "ok", started, None)
+        except MCPExecError as exc:
+            status = "denied" if isinstance(exc, PolicyDenied) else "error"
+            if isinstance(exc, PolicyDenied):
+                decision = PolicyDecision("denied", exc.reason)
+                self.denied_calls += 1
+            error = self._scrub(str(exc), server)
+            payload = error_payload(exc)
+            payload["message"] = error
+            return {"ok": False, "error": payload}
+        finally:
+            duration = time.perf_counter() - started
+            self._records.append(ToolCallRecord(server, tool, status, duration, error, decision.outcome))
+            if self._audit is not None:
+                self._audit.record(
+                    "tool_call",
+                    server=server,
+                    tool=tool,
+                    arguments=arguments,
+                    decision=decision.outcome,
+                    reason=decision.reason or None,
+                    status=status,
+                    error=error,
+                    result_bytes=_json_bytes(result) if status == "ok" else 0,
+                    duration_s=round(duration, 6),
+                )
         response: dict[str, Any] = {"ok": True, "result": result}
-        wrapped = wrapped_result_schema(tool, spec.output_schema)
-        if wrapped is not None:
+        if wrapped_result_schema(tool, spec.output_schema) is not None:
             response["output_schema"] = cast(dict[str, Any], spec.output_schema)
         return response
 
     async def search(self, query: str, detail_level: str, limit: int, options: dict[str, Any]) -> dict[str, Any]:
-        if self._index is None:
+        if self._search is None:
             raise MCPExecError("tool search is not available in this session")
         allowed = {k: v for k, v in options.items() if k in ("server", "offset")}
         if unknown := sorted(set(options) - set(allowed)):
             raise MCPExecError(f"search_tools got unknown options {unknown}; it accepts server= and offset=")
-        return {"ok": True, "result": self._index().search(query, detail_level, limit, **allowed)}
+        return {"ok": True, "result": self._search(query, detail_level, limit, **allowed)}
+
+    async def skill(self, action: str, fields: dict[str, Any]) -> dict[str, Any]:
+        if self._skills is None:
+            raise MCPExecError("skills are not available in this session")
+        return {"ok": True, "result": await self._skills(action, fields)}

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["ExecutionError", "ExecutionResult", "ToolCallRecord"]
+from mcpexec.hub import ToolStats
+
+__all__ = ["ExecutionError", "ExecutionResult", "ExecutorStats", "ToolCallRecord"]
 
 CallStatus = Literal["ok", "error", "denied"]
 
@@ -31,13 +33,15 @@ class ExecutionError:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallRecord:
-    """One tool call the cell made through the bridge."""
+    """One tool call the cell made through the bridge; ``decision`` is the policy's (``allowed``, ``approved`` or
+    ``denied``)."""
 
     server: str
     tool: str
     status: CallStatus
     duration_s: float
     error: str | None = None
+    decision: str = "allowed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +103,19 @@ class ExecutionResult:
             summary = f"[{len(self.tool_calls)} tool call{'s' if len(self.tool_calls) != 1 else ''}: {names}"
             parts.append(summary + (f"; {failed} failed or denied]" if failed else "]"))
         return "\n".join(parts) if parts else "(no output)"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorStats:
+    """What a :class:`~mcpexec.executor.CodeExecutor` has done: counters per ``"server.tool"`` (calls, errors,
+    timeouts, bytes each way, seconds), cells run, calls the policy denied, and the tokens of everything that
+    reached the model (cell results and searches), counted by ``tokenizer``."""
+
+    cells: int
+    tools: dict[str, ToolStats]
+    denied_calls: int
+    tokens_to_model: int
+    tokenizer: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

@@ -17,6 +17,7 @@ The sandbox starts on first use. Synchronous code uses ``with CodeExecutor(...) 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -30,18 +31,23 @@ from typing import Any, Literal, Self
 import anyio
 import anyio.abc
 
+from mcpexec._session_skills import SKILLS_SERVER, Skills, verification_cell
 from mcpexec._sync import SyncBridge
-from mcpexec.bridge import Bridge
+from mcpexec.audit import AuditLog, AuditSink
+from mcpexec.bridge import Bridge, Tokenizer
 from mcpexec.catalog import Catalog
 from mcpexec.config import ServerConfig, load_config, parse_config
 from mcpexec.errors import SandboxError, UsageError
-from mcpexec.execution import ExecutionResult
+from mcpexec.execution import ExecutionResult, ExecutorStats
 from mcpexec.hub import MCPHub
+from mcpexec.policy import Policy
 from mcpexec.sandbox._launch import IsolationReport, Limits
 from mcpexec.sandbox._lib import sync_guest_lib
 from mcpexec.sandbox._workspace import Workspace
 from mcpexec.sandbox.local import LocalSandbox
 from mcpexec.search import ToolIndex
+from mcpexec.skills import SkillStore
+from mcpexec.tokens import count_tokens, tokenizer_name
 
 __all__ = ["CodeExecutor"]
 
@@ -53,7 +59,11 @@ class CodeExecutor:
     configured :class:`~mcpexec.sandbox.local.LocalSandbox`; ``workspace``, ``limits`` and ``isolation`` configure
     the default local sandbox. ``cell_timeout`` bounds each :meth:`execute` (seconds); ``call_timeout``
     overrides the servers' tool-call timeouts; ``validate_arguments`` checks arguments against input schemas
-    on the host; ``embedder`` adds semantic ranking to :meth:`search_tools`.
+    on the host; ``embedder`` adds semantic ranking to :meth:`search_tools`. ``policy`` decides which tool calls
+    the code may make (:class:`~mcpexec.policy.Policy`); ``pii=True`` (or a configured
+    :class:`~mcpexec.pii.PIITokenizer`) keeps personal data out of the sandbox and the model; ``audit`` logs every
+    cell and tool call (a file path, a ``logging.Logger`` or a callable). ``skills_dir`` keeps saved skills across
+    sessions (default: a temporary directory that lasts as long as the executor).
     """
 
     def __init__(
@@ -68,6 +78,10 @@ class CodeExecutor:
         call_timeout: float | None = None,
         validate_arguments: bool = True,
         embedder: object | None = None,
+        policy: Policy | None = None,
+        pii: Tokenizer | bool = False,
+        audit: AuditSink | None = None,
+        skills_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not cell_timeout > 0:
             raise UsageError(f"cell_timeout must be a positive number of seconds, not {cell_timeout!r}")
@@ -83,9 +97,25 @@ class CodeExecutor:
         self._sandbox = sandbox
         self.cell_timeout = cell_timeout
         self._embedder = embedder
+        if pii is True:
+            from mcpexec.pii import PIITokenizer
+
+            pii = PIITokenizer()
+        self._audit = AuditLog(audit) if audit is not None else None
         self._bridge = Bridge(
-            self._hub, index=self._current_index, validate=validate_arguments, call_timeout=call_timeout
+            self._hub,
+            search=self._search,
+            skills=self._skill_request,
+            validate=validate_arguments,
+            call_timeout=call_timeout,
+            policy=policy,
+            pii=pii or None,
+            audit=self._audit,
         )
+        self._cells = 0
+        self._tokens_to_model = 0
+        self._skills_dir = None if skills_dir is None else Path(skills_dir)
+        self._skills: Skills | None = None
         self._index: ToolIndex | None = None
         self._stack: AsyncExitStack | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -121,6 +151,8 @@ class CodeExecutor:
             raise
         self._stack = stack
         self._hub.on_catalog_changed(self._catalog_changed)
+        store = SkillStore(self._skills_dir or self._dir / "skills")
+        self._skills = Skills(store, verify=self._verify_skill, changed=self._sync_lib)
         return self
 
     async def __aexit__(
@@ -168,16 +200,70 @@ class CodeExecutor:
         return self._index
 
     def _catalog_changed(self, catalog: Catalog) -> None:
+        del catalog  # read from the hub when needed
         self._index = None
+        self._sync_lib()  # new tools become importable in the running session
+
+    def _sync_lib(self) -> None:
         if self._sandbox_started and self._dir is not None:
-            sync_guest_lib(self._dir / "lib", catalog)  # new tools become importable in the running session
+            sync_guest_lib(self._dir / "lib", self._hub.catalog, self.skills.store.guest_files())
+
+    def _search(self, query: str = "", detail_level: str = "name_only", limit: int = 10, **options: Any) -> list[Any]:
+        """Tools and saved skills: skills matching the query come first (``server="skills"``: only skills)."""
+        if options.get("server") == SKILLS_SERVER:
+            return self.skills.search(query, detail_level, limit)[options.get("offset", 0) :]
+        tools: list[Any] = self._current_index().search(query, detail_level, limit, **options)
+        if not query.strip() or options.get("server") or options.get("offset"):
+            return tools
+        return (self.skills.search(query, detail_level, limit) + tools)[:limit]
 
     def search_tools(self, query: str = "", detail_level: str = "name_only", limit: int = 10, **options: Any) -> Any:
-        """Search the catalog (the same search the sandbox's ``search_tools`` answers); see ``ToolIndex.search``."""
+        """Search the catalog (the same search the sandbox's ``search_tools`` answers); see ``ToolIndex.search``.
+
+        What it returns is counted in :attr:`stats` as text that reached the model."""
         self._require_open()
-        return self._current_index().search(query, detail_level, limit, **options)
+        results = self._search(query, detail_level, limit, **options)
+        self._tokens_to_model += count_tokens(json.dumps(results, ensure_ascii=False))
+        return results
+
+    @property
+    def stats(self) -> ExecutorStats:
+        """Calls, errors and bytes per tool, cells run, and the tokens that reached the model."""
+        tools = {
+            f"{server}.{tool}": counters
+            for server, per_tool in self._hub.stats().items()
+            for tool, counters in per_tool.items()
+        }
+        return ExecutorStats(
+            cells=self._cells,
+            tools=tools,
+            denied_calls=self._bridge.denied_calls,
+            tokens_to_model=self._tokens_to_model,
+            tokenizer=tokenizer_name(),
+        )
 
     # -- sandbox -----------------------------------------------------------------------------------------------
+
+    # -- skills ------------------------------------------------------------------------------------------------
+
+    @property
+    def skills(self) -> Skills:
+        """Saved skills: ``await ex.skills.save(...)`` (verified in the sandbox), ``list()``, ``remove()``,
+        ``export()``, ``import_from()``."""
+        if self._skills is None:
+            raise RuntimeError("CodeExecutor is not open; use 'async with CodeExecutor(...) as ex:'")
+        return self._skills
+
+    async def _skill_request(self, action: str, fields: dict[str, Any]) -> Any:
+        return await self.skills.handle(action, fields)
+
+    async def _verify_skill(self, name: str, source: str, example: str | None) -> None:
+        await self.start()
+        async with self._run_lock:
+            result = await self._sandbox.run(verification_cell(name, source, example), timeout=self.cell_timeout)
+            self._bridge.take_records()
+        if result.error is not None:
+            raise UsageError(f"skill {name!r} failed verification in the sandbox: {result.error.message}")
 
     @property
     def sandbox(self) -> LocalSandbox:
@@ -205,7 +291,7 @@ class CodeExecutor:
             if self._sandbox_started:
                 return
             assert self._dir is not None
-            lib = sync_guest_lib(self._dir / "lib", self._hub.catalog)
+            lib = sync_guest_lib(self._dir / "lib", self._hub.catalog, self.skills.store.guest_files())
             self._sandbox.bind(lib, self._bridge)
             try:
                 await task_group.start(self._host_sandbox)
@@ -227,7 +313,20 @@ class CodeExecutor:
         async with self._run_lock:
             self._bridge.take_records()  # calls that arrived between cells belong to no cell
             result = await self._sandbox.run(code, timeout=self.cell_timeout if timeout is None else timeout)
-            return replace(result, tool_calls=self._bridge.take_records())
+            result = replace(result, tool_calls=self._bridge.take_records())
+            self._cells += 1
+            self._tokens_to_model += count_tokens(result.to_text())
+            if self._audit is not None:
+                self._audit.record(
+                    "cell",
+                    cell=result.cell,
+                    code=code,
+                    duration_s=round(result.duration_s, 6),
+                    outcome="ok" if result.error is None else result.error.type,
+                    tool_calls=len(result.tool_calls),
+                    state_lost=result.state_lost,
+                )
+            return result
 
     def execute_sync(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
         """:meth:`execute` for synchronous callers (open the executor with ``with``)."""

@@ -24,8 +24,11 @@ __all__ = [
     "NoToolCaller",
     "call_mcp_tool",
     "merge_arguments",
+    "remove_skill",
+    "save_skill",
     "search_tools",
     "set_searcher",
+    "set_skill_host",
     "set_tool_caller",
 ]
 
@@ -45,6 +48,7 @@ ToolSearcher: TypeAlias = Callable[..., Any]
 
 _caller: ToolCaller | None = None
 _searcher: ToolSearcher | None = None
+_skill_host: Callable[..., Any] | None = None
 
 
 class NoToolCaller(RuntimeError):
@@ -113,3 +117,32 @@ def search_tools(query: str = "", detail_level: str = "name_only", limit: int = 
             "use mcpexec.search.ToolIndex (or install one with mcpexec.runtime.set_searcher())."
         )
     return searcher(query, detail_level, limit, **options)
+
+
+def set_skill_host(host: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """Install the function that saves and removes skills (``(action, **fields) -> result``); returns the
+    previous one."""
+    global _skill_host
+    previous, _skill_host = _skill_host, host
+    return previous
+
+
+def _require_skill_host() -> Callable[..., Any]:
+    if _skill_host is None:
+        raise NoToolCaller("skills are saved from inside mcpexec's execute_code (on the host: executor.skills)")
+    return _skill_host
+
+
+def save_skill(name: str, source: str, *, description: str, example: str | None = None) -> str:
+    """Save a reusable function for later cells and sessions; returns the line that imports it.
+
+    ``source`` must define a function called ``name``; it is compiled, imported and, with ``example`` (a call such
+    as ``"await check_pending_orders('orders-2026')"``), run here before it is saved. Afterwards:
+    ``from skills.<name> import <name>``. Saving again under the same name replaces the skill.
+    """
+    return str(_require_skill_host()("save", name=name, source=source, description=description, example=example))
+
+
+def remove_skill(name: str) -> None:
+    """Delete a saved skill."""
+    _require_skill_host()("remove", name=name)

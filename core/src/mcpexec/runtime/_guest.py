@@ -18,11 +18,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
-from . import set_searcher, set_tool_caller
+from . import set_searcher, set_skill_host, set_tool_caller
 from ._cell import CellRunner
 from ._channel import ChannelClosed, GuestChannel
 from ._frames import remote_error
 from ._output import OutputRedirect
+from ._skills import forget_module, verify_skill
 
 __all__ = ["DEFAULT_OPTIONS", "main"]
 
@@ -77,6 +78,17 @@ class _Bridge:
             output_schema=cast(Mapping[str, Any], schema) if isinstance(schema, Mapping) else None,
         )
 
+    def skill(self, action: str, **fields: Any) -> Any:
+        name = str(fields.get("name", ""))
+        if action == "save":
+            verify_skill(name, str(fields.get("source", "")), fields.get("example"))
+        _check_json(fields, "skill fields")
+        response = self._channel.request_blocking({"type": "skill", "action": action, **fields})
+        if not response.get("ok"):
+            raise remote_error(response.get("error"))
+        forget_module(name)
+        return response.get("result")
+
     def search(self, query: str, detail_level: str, limit: int, **options: Any) -> Any:
         _check_json(options, "search options")
         response = self._channel.request_blocking(
@@ -92,6 +104,7 @@ async def _serve(channel: GuestChannel, output: OutputRedirect) -> None:
     bridge = _Bridge(channel)
     set_tool_caller(bridge.call_tool)
     set_searcher(bridge.search)
+    set_skill_host(bridge.skill)
     namespace: dict[str, Any] = sys.modules["__main__"].__dict__
     for name in [n for n in namespace if not n.startswith("__")]:  # the bootstrap's own names
         del namespace[name]

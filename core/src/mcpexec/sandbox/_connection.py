@@ -34,6 +34,8 @@ class GuestRequests(Protocol):
 
     async def search(self, query: str, detail_level: str, limit: int, options: dict[str, Any]) -> dict[str, Any]: ...
 
+    async def skill(self, action: str, fields: dict[str, Any]) -> dict[str, Any]: ...
+
 
 def _text(frame: Mapping[str, Any], key: str) -> str:
     value = frame.get(key)
@@ -110,7 +112,7 @@ class GuestConnection:
                 self._results[exec_id].set()
             else:
                 self.dropped_frames += 1
-        elif kind in ("tool_call", "search") and isinstance(frame.get("id"), int):
+        elif kind in ("tool_call", "search", "skill") and isinstance(frame.get("id"), int):
             requests.start_soon(self._answer, frame)
         elif kind == "ready":
             self.ready_info = frame
@@ -118,30 +120,31 @@ class GuestConnection:
         else:
             self.dropped_frames += 1
 
+    async def _request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """The handler's answer to one guest request (validated here: the frame is untrusted)."""
+        kind = frame["type"]
+        if kind == "tool_call":
+            arguments: object = frame.get("arguments")
+            if not isinstance(arguments, dict):
+                raise UsageError("tool arguments must be a JSON object")
+            return await self._handler.tool_call(_text(frame, "server"), _text(frame, "tool"), arguments)  # pyright: ignore[reportUnknownArgumentType]
+        if kind == "skill":
+            fields = {k: v for k, v in frame.items() if k not in ("type", "id", "action")}
+            return await self._handler.skill(_text(frame, "action"), fields)
+        options: object = frame.get("options") or {}
+        limit = frame.get("limit", 10)
+        if not isinstance(options, dict) or not isinstance(limit, int):
+            raise UsageError("search options must be a JSON object and limit an integer")
+        query, detail_level = _text(frame, "query"), _text(frame, "detail_level")
+        return await self._handler.search(query, detail_level, limit, options)  # pyright: ignore[reportUnknownArgumentType]
+
     async def _answer(self, frame: dict[str, Any]) -> None:
+        reply = {"tool_call": "tool_result", "search": "search_result", "skill": "skill_result"}[frame["type"]]
         async with self._limiter:
             try:
-                if frame["type"] == "tool_call":
-                    arguments = frame.get("arguments")
-                    if not isinstance(arguments, dict):
-                        raise UsageError("tool arguments must be a JSON object")
-                    payload = await self._handler.tool_call(_text(frame, "server"), _text(frame, "tool"), arguments)  # pyright: ignore[reportUnknownArgumentType]
-                    reply = "tool_result"
-                else:
-                    options: object = frame.get("options") or {}
-                    limit = frame.get("limit", 10)
-                    if not isinstance(options, dict) or not isinstance(limit, int):
-                        raise UsageError("search options must be a JSON object and limit an integer")
-                    payload = await self._handler.search(
-                        _text(frame, "query"),
-                        _text(frame, "detail_level"),
-                        limit,
-                        options,  # pyright: ignore[reportUnknownArgumentType]
-                    )
-                    reply = "search_result"
+                payload = await self._request(frame)
             except Exception as exc:  # an answer must always go back, or the guest waits forever
                 payload = {"ok": False, "error": error_payload(exc)}
-                reply = "tool_result" if frame["type"] == "tool_call" else "search_result"
             try:
                 await self.send({**payload, "type": reply, "id": frame["id"]})
             except (ValueError, TypeError) as exc:  # a result JSON cannot carry (NaN, ...)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import compileall
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ GUEST_MODULES = ("errors.py", "results.py")
 _GUEST_INIT = '"""mcpexec inside a sandbox: only the guest runtime (``mcpexec.runtime``) is here."""\n'
 
 
-def guest_lib_files(catalog: Catalog) -> dict[str, str]:
-    """Every file of the guest library as ``{relative path: source}``."""
+def guest_lib_files(catalog: Catalog, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every file of the guest library as ``{relative path: source}`` (``extra``: more files, e.g. the skills)."""
     files = {"mcpexec/__init__.py": _GUEST_INIT}
     for name in GUEST_MODULES:
         files[f"mcpexec/{name}"] = (_PACKAGE_DIR / name).read_text(encoding="utf-8")
@@ -29,16 +30,17 @@ def guest_lib_files(catalog: Catalog) -> dict[str, str]:
         files[f"mcpexec/runtime/{path.name}"] = path.read_text(encoding="utf-8")
     for relative, source in render_package(catalog).items():
         files[f"servers/{relative}"] = source
+    files.update(extra or {})
     return files
 
 
-def sync_guest_lib(target: Path, catalog: Catalog) -> Path:
+def sync_guest_lib(target: Path, catalog: Catalog, extra: Mapping[str, str] | None = None) -> Path:
     """Make ``target`` hold exactly the guest library for ``catalog``, compiled for this interpreter.
 
     Files are rewritten in place (only those that changed; stale ones removed), so a sandbox that mounted
     ``target`` sees new tools without restarting.
     """
-    files = guest_lib_files(catalog)
+    files = guest_lib_files(catalog, extra)
     target.mkdir(parents=True, exist_ok=True)
     for relative, source in files.items():
         path = target / relative
@@ -49,11 +51,13 @@ def sync_guest_lib(target: Path, catalog: Catalog) -> Path:
         temporary.write_text(source, encoding="utf-8")
         temporary.replace(path)
     wanted = {target / relative for relative in files}
-    for path in sorted(target.rglob("*.py"), reverse=True):
-        if path not in wanted:
+    for path in sorted(target.rglob("*"), reverse=True):
+        if path.is_file() and path not in wanted and path.parent.name != "__pycache__":
             path.unlink()
     for directory in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
-        if directory.name != "__pycache__" and not any(directory.iterdir()):
+        if directory.name == "__pycache__" and not any(directory.parent.glob("*.py")):
+            shutil.rmtree(directory)  # bytecode of a package that is gone would keep it importable
+        elif directory.exists() and not any(directory.iterdir()):
             directory.rmdir()
     compileall.compile_dir(target, quiet=2, workers=1)
     for path in [target, *target.rglob("*")]:
