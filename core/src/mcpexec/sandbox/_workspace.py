@@ -5,6 +5,7 @@ Paths are relative to the workspace; absolute paths, ``..`` and symlinks that le
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -48,8 +49,11 @@ class Workspace:
         for directory in missing:
             self._own(directory)
         self.path(relative)  # re-check: a parent may have been swapped for a symlink meanwhile
-        with open(path, "wb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW, 0o644)) as handle:
-            handle.write(data)
+        try:
+            with open(path, "wb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW, 0o644)) as handle:
+                handle.write(data)
+        except OSError as exc:
+            raise self._refused(relative, exc) from None
         self._own(path)
         return path
 
@@ -63,6 +67,14 @@ class Workspace:
                 return handle.read()
         except FileNotFoundError:
             raise UsageError(f"no file {os.fspath(relative)!r} in the workspace") from None
+        except OSError as exc:
+            raise self._refused(relative, exc) from None
+
+    @staticmethod
+    def _refused(relative: str | os.PathLike[str], exc: OSError) -> UsageError:
+        if exc.errno == errno.ELOOP:
+            return UsageError(f"{os.fspath(relative)!r} is a symlink; workspace files are read and written directly")
+        return UsageError(f"cannot use workspace file {os.fspath(relative)!r}: {exc.strerror or exc}")
 
     def read_text(self, relative: str | os.PathLike[str]) -> str:
         return self.read_bytes(relative).decode("utf-8")
