@@ -51,13 +51,13 @@ class GuestConnection:
         self._stream = stream
         self._reader = BufferedByteReceiveStream(stream)
         self._handler = handler
-        self._send_lock = anyio.Lock()
+        self._send_lock = anyio.Lock(fast_acquire=True)  # no extra trip through the event loop per frame
         self._ids = itertools.count(1)
         self._results: dict[int, anyio.Event] = {}
         self._frames: dict[int, dict[str, Any]] = {}
         self._ready = anyio.Event()
         self._closed = anyio.Event()
-        self._limiter = anyio.CapacityLimiter(MAX_CONCURRENT_REQUESTS)
+        self._limiter = anyio.Semaphore(MAX_CONCURRENT_REQUESTS, fast_acquire=True)
         self.ready_info: dict[str, Any] = {}
         self.dropped_frames = 0
 
