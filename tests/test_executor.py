@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 
 from mcpexec.demo_servers import default_servers
@@ -301,6 +303,15 @@ def test_the_sync_api_runs_cells_from_plain_code(tmp_path: Path) -> None:
     assert not any(p for p in os.listdir(tmp_path) if p.startswith("mcpexec-session"))
 
 
-async def test_execute_sync_refuses_an_executor_opened_with_async_with(ex: CodeExecutor) -> None:
-    with pytest.raises(RuntimeError, match="with CodeExecutor"):
+async def test_execute_sync_works_from_other_threads_and_refuses_to_block_the_loop(ex: CodeExecutor) -> None:
+    with pytest.raises(RuntimeError, match=r"await ex\.execute"):
         ex.execute_sync("1")
+    result = await anyio.to_thread.run_sync(ex.execute_sync, "6 * 7")
+    assert result.value == "42"
+
+
+def test_execute_can_be_awaited_from_another_event_loop(tmp_path: Path) -> None:
+    """An agent framework may run its own loop: the cell still runs on the executor's."""
+    with CodeExecutor({"test": testserver_config()}, workspace=reachable(tmp_path) / "ws") as ex:
+        result = asyncio.run(ex.execute("from servers.test import echo\nawait echo(text='elsewhere')"))
+    assert result.value == "'elsewhere'"

@@ -17,6 +17,8 @@ The sandbox starts on first use. Synchronous code uses ``with CodeExecutor(...) 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 import shutil
@@ -30,6 +32,9 @@ from typing import Any, Literal, Self
 
 import anyio
 import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
 
 from mcpexec._session_skills import SKILLS_SERVER, Skills, verification_cell
 from mcpexec._sync import SyncBridge
@@ -125,6 +130,8 @@ class CodeExecutor:
         self._run_lock = anyio.Lock()
         self._dir: Path | None = None
         self._sync: SyncBridge | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._token: anyio.lowlevel.EventLoopToken | None = None
 
     @classmethod
     def from_config(cls, config: str | os.PathLike[str] | Mapping[str, Any], **options: Any) -> CodeExecutor:
@@ -137,6 +144,8 @@ class CodeExecutor:
     async def __aenter__(self) -> Self:
         if self._stack is not None:
             raise RuntimeError("CodeExecutor is already open")
+        self._loop = asyncio.get_running_loop()
+        self._token = anyio.lowlevel.current_token()
         stack = AsyncExitStack()
         await stack.__aenter__()
         try:
@@ -307,8 +316,19 @@ class CodeExecutor:
         async with self._run_lock:
             await self._sandbox.restart()
 
+    def _in_home_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
     async def execute(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
-        """Run one cell of Python in the sandbox session; never raises for what the code does (see ``error``)."""
+        """Run one cell of Python in the sandbox session; never raises for what the code does (see ``error``).
+
+        May be awaited from any event loop (an agent framework's own, say): the cell runs on the executor's."""
+        self._require_open()
+        if not self._in_home_loop():
+            return await anyio.to_thread.run_sync(functools.partial(self.execute_sync, code, timeout=timeout))
         await self.start()
         async with self._run_lock:
             self._bridge.take_records()  # calls that arrived between cells belong to no cell
@@ -329,7 +349,12 @@ class CodeExecutor:
             return result
 
     def execute_sync(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
-        """:meth:`execute` for synchronous callers (open the executor with ``with``)."""
-        if self._sync is None:
-            raise RuntimeError("execute_sync needs the executor opened with 'with CodeExecutor(...) as ex:'")
-        return self._sync.call(lambda: self.execute(code, timeout=timeout))
+        """:meth:`execute` for synchronous callers: any thread but the one running the executor's event loop
+        (open it with ``with CodeExecutor(...)`` to get a loop of its own)."""
+        self._require_open()
+        if self._in_home_loop():
+            raise RuntimeError(
+                "execute_sync was called from inside the executor's event loop, where it would block it; "
+                "use 'await ex.execute(code)' there"
+            )
+        return anyio.from_thread.run(functools.partial(self.execute, code, timeout=timeout), token=self._token)
