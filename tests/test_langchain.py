@@ -1,0 +1,170 @@
+"""The LangChain adapter: LangChain's own standard tests, and a real agent driven by a fake chat model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain.agents import create_agent
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool
+from langchain_tests.integration_tests import RetrieversIntegrationTests, ToolsIntegrationTests
+from langchain_tests.unit_tests import ToolsUnitTests
+
+from langchain_mcpexec import (
+    ExecuteCodeTool,
+    MCPExecToolkit,
+    MCPToolRetriever,
+    SearchToolsTool,
+    code_mode_prompt,
+)
+from mcpexec import CodeExecutor
+from mcpexec.demo_servers import default_servers
+from tests.conftest import testserver_config
+from tests.test_executor import reachable
+
+pytestmark = pytest.mark.anyio  # the standard suites' async tests run on anyio here (pytest-asyncio is strict)
+
+_EXECUTOR: dict[str, CodeExecutor] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeExecutor]:
+    """One sandbox session for the standard suites (started before the per-test process-leak check)."""
+    workspace = reachable(tmp_path_factory.mktemp("langchain")) / "ws"
+    with CodeExecutor({"test": testserver_config()}, workspace=workspace) as ex:
+        ex.execute_sync("1")
+        _EXECUTOR["ex"] = ex
+        yield ex
+        _EXECUTOR.clear()
+
+
+class ExecuteCodeParams:
+    @property
+    def tool_constructor(self) -> type[BaseTool]:
+        return ExecuteCodeTool
+
+    @property
+    def tool_constructor_params(self) -> dict[str, Any]:
+        return {"executor": _EXECUTOR["ex"]}
+
+    @property
+    def tool_invoke_params_example(self) -> dict[str, Any]:
+        return {"code": "from servers.test import add\n(await add(a=1, b=2))['total']"}
+
+
+class TestExecuteCodeUnit(ExecuteCodeParams, ToolsUnitTests):
+    pass
+
+
+class TestExecuteCodeIntegration(ExecuteCodeParams, ToolsIntegrationTests):
+    pass
+
+
+class SearchToolsParams:
+    @property
+    def tool_constructor(self) -> type[BaseTool]:
+        return SearchToolsTool
+
+    @property
+    def tool_constructor_params(self) -> dict[str, Any]:
+        return {"executor": _EXECUTOR["ex"]}
+
+    @property
+    def tool_invoke_params_example(self) -> dict[str, Any]:
+        return {"query": "add two numbers", "detail_level": "with_description", "limit": 3}
+
+
+class TestSearchToolsUnit(SearchToolsParams, ToolsUnitTests):
+    pass
+
+
+class TestSearchToolsIntegration(SearchToolsParams, ToolsIntegrationTests):
+    pass
+
+
+class TestRetriever(RetrieversIntegrationTests):
+    @property
+    def retriever_constructor(self) -> type[MCPToolRetriever]:
+        return MCPToolRetriever
+
+    @property
+    def retriever_constructor_params(self) -> dict[str, Any]:
+        return {"executor": _EXECUTOR["ex"], "k": 3}
+
+    @property
+    def retriever_query_example(self) -> str:
+        return "echo some text"
+
+
+def test_toolkit_gives_exactly_the_two_tools_with_schemas(executor: CodeExecutor) -> None:
+    tools = MCPExecToolkit(executor=executor).get_tools()
+    assert [t.name for t in tools] == ["execute_code", "search_tools"]
+    assert list(tools[0].get_input_jsonschema()["properties"]) == ["code"]
+    assert list(tools[1].get_input_jsonschema()["properties"]) == ["query", "detail_level", "limit"]
+    assert tools[0].invoke({"code": "6 * 7"}) == "Out: 42"
+    error = tools[0].invoke({"code": "{}['missing']"})
+    assert error.endswith("KeyError: 'missing'")  # the agent's error comes back as text, not as an exception
+    hits = json.loads(tools[1].invoke({"query": "echo text back", "detail_level": "name_only", "limit": 2}))
+    assert hits[0] == "test.echo"
+
+
+def test_retriever_documents_carry_the_import_line_and_schemas(executor: CodeExecutor) -> None:
+    docs = MCPToolRetriever(executor=executor, k=2).invoke("add two numbers")
+    assert docs[0].metadata["import"] == "from servers.test import add"
+    assert docs[0].metadata["server"] == "test"
+    assert "a" in docs[0].metadata["input_schema"]["properties"]
+    assert docs[0].page_content.startswith("add [test]: ")
+    full = MCPToolRetriever(executor=executor, k=1, detail_level="full").invoke("add two numbers")
+    assert json.loads(full[0].page_content)["signature"].startswith("async def add(")
+
+
+def test_prompt_helper_states_its_size(executor: CodeExecutor) -> None:
+    prompt = code_mode_prompt(executor)
+    assert "execute_code" in prompt.text
+    assert "Servers: test (" in prompt.text
+    assert 100 < prompt.tokens < 500
+    assert prompt.tokenizer == "bpe-openai o200k_base"
+
+
+class ToolCallingFakeModel(GenericFakeChatModel):
+    """A fake chat model that accepts tools (it replays scripted messages, tool calls included)."""
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ToolCallingFakeModel:
+        return self
+
+
+def _call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id, "type": "tool_call"}])
+
+
+def test_a_real_langchain_agent_searches_then_runs_code_against_a_real_server(tmp_path: Path) -> None:
+    servers = default_servers()
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    code = (
+        "from servers.sheets import get_sheet\n"
+        "from servers.crm import create_contact\n"
+        "rows = await get_sheet(sheet_id='orders-sample', status='pending')\n"
+        "for row in rows[:2]:\n"
+        "    await create_contact(name=row['customer'], email=row['email'])\n"
+        "print(f'added {min(len(rows), 2)} contacts')\n"
+    )
+    script: list[AIMessage | str] = [
+        _call("search_tools", {"query": "add a contact to the crm", "detail_level": "with_description"}, "c1"),
+        _call("execute_code", {"code": code}, "c2"),
+        AIMessage(content="Added the pending customers to the CRM."),
+    ]
+    with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws") as ex:
+        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), MCPExecToolkit(executor=ex).get_tools())
+        state = agent.invoke({"messages": [HumanMessage("put the pending customers in the crm")]})
+    messages = state["messages"]
+    tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
+    assert "create_contact" in str(tool_messages[0].content)
+    assert tool_messages[1].content == "added 2 contacts\n[3 tool calls: crm.create_contact x2, sheets.get_sheet]"
+    assert messages[-1].content == "Added the pending customers to the CRM."
+    received = json.loads((tmp_path / "crm.json").read_text())
+    assert [c["email"].endswith("@example.com") for c in received] == [True, True]
