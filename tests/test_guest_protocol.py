@@ -1,14 +1,20 @@
-"""The guest runtime's pieces on their own: frames, error payloads, output capture, the cell runner."""
+"""The guest runtime's pieces on their own: frames, error payloads, output capture, the cell runner, the channel."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mcpexec import errors
 from mcpexec.runtime._cell import CellRunner
+from mcpexec.runtime._channel import ChannelClosed, GuestChannel
 from mcpexec.runtime._frames import MAX_FRAME_BYTES, FrameError, decode, encode, error_payload, remote_error
 from mcpexec.runtime._output import Capture
 
@@ -106,3 +112,127 @@ def test_cell_runner_awaits_only_code_that_awaits() -> None:
         assert "more characters" in huge.value
 
     asyncio.run(scenario())
+
+
+class _FakeHost:
+    """The host's end of a guest channel, in a thread: answers each request with its own fields plus ``answer``.
+
+    Replies are written a few bytes at a time and several at once, so the guest sees frames split over reads and
+    reads holding more than one frame."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.requests: list[dict[str, Any]] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        reader = self.sock.makefile("rb")
+        pending: list[bytes] = []
+        for line in reader:
+            frame = json.loads(line)
+            self.requests.append(frame)
+            if frame["type"] == "hang_up":
+                break
+            reply = {"type": "reply", "id": frame["id"], "answer": frame.get("question")}
+            pending.append(json.dumps(reply).encode() + b"\n")
+            if frame.get("batch") and len(pending) < 2:
+                continue  # answered together with the next request
+            data = b"".join(pending)
+            pending.clear()
+            for start in range(0, len(data), 7):
+                self.sock.sendall(data[start : start + 7])
+        self.sock.close()
+
+    def exec_frame(self, code: str) -> None:
+        self.sock.sendall(json.dumps({"type": "exec", "id": 99, "code": code}).encode() + b"\n")
+
+    def join(self) -> None:
+        self._thread.join(5)
+
+
+@pytest.fixture
+def channel_pair() -> Iterator[tuple[GuestChannel, _FakeHost]]:
+    guest_end, host_end = socket.socketpair()
+    host = _FakeHost(host_end)
+    yield GuestChannel(guest_end), host
+    guest_end.close()
+    host.join()
+
+
+def test_channel_answers_async_and_blocking_requests_from_any_thread(
+    channel_pair: tuple[GuestChannel, _FakeHost],
+) -> None:
+    channel, host = channel_pair
+
+    async def scenario() -> None:
+        channel.start()
+        # async requests, gathered (two of them answered in one write)
+        answers = await asyncio.gather(
+            channel.request({"type": "ask", "question": 1, "batch": True}),
+            channel.request({"type": "ask", "question": 2}),
+            *(channel.request({"type": "ask", "question": n}) for n in range(3, 8)),
+        )
+        assert [a["answer"] for a in answers] == list(range(1, 8))
+        # a blocking request from the loop's own thread (a cell calling search_tools)
+        assert channel.request_blocking({"type": "ask", "question": "loop"})["answer"] == "loop"
+        # ... while async requests are in flight: their answers are read by the blocked caller and handed over
+        in_flight = asyncio.ensure_future(channel.request({"type": "ask", "question": "async", "batch": True}))
+        await asyncio.sleep(0.05)
+        assert channel.request_blocking({"type": "ask", "question": "blocking"})["answer"] == "blocking"
+        assert (await in_flight)["answer"] == "async"
+        # from another thread while the loop is blocked (a cell joining a thread that searches)
+        box: list[Any] = []
+        thread = threading.Thread(target=lambda: box.append(channel.request_blocking({"type": "ask", "question": "t"})))
+        thread.start()
+        thread.join(5)
+        assert len(box) == 1
+        assert box[0]["answer"] == "t"
+
+        # async requests made in another event loop, on a thread the loop is blocked joining (a skill's example)
+        async def elsewhere() -> list[dict[str, Any]]:
+            return await asyncio.gather(*(channel.request({"type": "ask", "question": f"other {n}"}) for n in range(3)))
+
+        other: list[list[dict[str, Any]]] = []
+        thread = threading.Thread(target=lambda: other.append(asyncio.run(elsewhere())))
+        thread.start()
+        thread.join(5)
+        assert [a["answer"] for a in other[0]] == ["other 0", "other 1", "other 2"]
+        # from other threads while the loop runs, alongside async requests
+        threaded = [
+            asyncio.to_thread(channel.request_blocking, {"type": "ask", "question": f"thread {n}"}) for n in range(4)
+        ]
+        mixed = await asyncio.gather(*threaded, *(channel.request({"type": "ask", "question": n}) for n in range(4)))
+        assert [m["answer"] for m in mixed] == [f"thread {n}" for n in range(4)] + list(range(4))
+        # the loop reads again after the threads' reading: exec requests and async answers still arrive
+        host.exec_frame("print(1)")
+        assert (await channel.next_exec()) == {"type": "exec", "id": 99, "code": "print(1)"}
+        assert (await channel.request({"type": "ask", "question": "again"}))["answer"] == "again"
+        # the host hangs up: waiting requests fail, and so do new ones; the exec queue ends
+        with pytest.raises(ChannelClosed):
+            await channel.request({"type": "hang_up"})
+        assert await channel.next_exec() is None
+        with pytest.raises(ChannelClosed):
+            channel.request_blocking({"type": "ask", "question": "late"})
+
+    asyncio.run(scenario())
+
+
+def test_channel_survives_a_bad_frame_and_closes_on_an_oversized_one(
+    channel_pair: tuple[GuestChannel, _FakeHost], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    channel, host = channel_pair
+    import mcpexec.runtime._channel as channel_module
+
+    monkeypatch.setattr(channel_module, "MAX_FRAME_BYTES", 64)
+
+    async def scenario() -> None:
+        channel.start()
+        host.sock.sendall(b"not a frame\n")
+        assert (await channel.request({"type": "ask", "question": "still here"}))["answer"] == "still here"
+        waiting = asyncio.ensure_future(channel.next_exec())
+        host.sock.sendall(b'{"type": "exec", "code": "' + b"x" * 100)
+        assert await asyncio.wait_for(waiting, 5) is None
+
+    asyncio.run(scenario())
+    assert "bad frame from the host" in capfd.readouterr().err

@@ -74,8 +74,13 @@ class ToolStats:
         self.seconds += other.seconds
 
 
+_size_encoder = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 def _json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, default=str).encode())
+    """The size of ``value`` as UTF-8 JSON, in bytes (for the byte counters)."""
+    text = _size_encoder.encode(value)
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from . import set_searcher, set_skill_host, set_tool_caller
@@ -28,6 +28,9 @@ from ._skills import forget_module, verify_skill
 __all__ = ["DEFAULT_OPTIONS", "main"]
 
 DEFAULT_OPTIONS: dict[str, Any] = {"max_stdout_chars": 20_000, "max_stderr_chars": 8_000, "output_dir": ".mcpexec"}
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})  # exact types that are JSON as they are (the common case)
 
 
 def _check_json(value: object, where: str) -> None:
@@ -59,17 +62,22 @@ class _Bridge:
 
     def __init__(self, channel: GuestChannel) -> None:
         self._channel = channel
+        self._normalize: Callable[..., Any] | None = None
 
     async def call_tool(self, server: str, tool: str, arguments: dict[str, Any]) -> Any:
         for key, value in arguments.items():
-            _check_json(value, f"argument {key!r} of {server}.{tool}")
+            if type(value) not in _PLAIN:
+                _check_json(value, f"argument {key!r} of {server}.{tool}")
         response = await self._channel.request(
             {"type": "tool_call", "server": server, "tool": tool, "arguments": arguments}
         )
         if not response.get("ok"):
             raise remote_error(response.get("error"))
-        from mcpexec.results import normalize_result  # imported on first use: keeps the guest's start fast
+        normalize_result = self._normalize
+        if normalize_result is None:  # imported on first use: keeps the guest's start fast
+            from mcpexec.results import normalize_result
 
+            self._normalize = normalize_result
         schema = response.get("output_schema")
         return normalize_result(
             cast(Mapping[str, Any], response.get("result") or {}),

@@ -2,6 +2,10 @@
 
 Frames from the guest are untrusted: anything malformed is dropped (and counted), requests are served
 concurrently (bounded), and the guest can only ask for what :class:`GuestRequests` offers.
+
+Requests are answered by worker tasks that stay for the session: a request wakes an idle worker, or starts one
+while fewer than ``MAX_CONCURRENT_REQUESTS`` exist, or waits for the first to be free — cheaper per call than a
+new task, and the bound needs no semaphore.
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import socket
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import anyio
 import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
+import anyio.lowlevel
 
 from mcpexec.errors import MCPExecError, SandboxCrashed, UsageError
 from mcpexec.runtime._frames import MAX_FRAME_BYTES, FrameError, decode, encode, error_payload
@@ -24,6 +30,7 @@ __all__ = ["GuestConnection", "GuestRequests"]
 logger = logging.getLogger("mcpexec.sandbox")
 
 MAX_CONCURRENT_REQUESTS = 128
+_CHUNK = 1 << 16
 _HUNG_UP = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
@@ -44,12 +51,27 @@ def _text(frame: Mapping[str, Any], key: str) -> str:
     return value
 
 
+class _FrameTooLarge(Exception):
+    pass
+
+
+def _nonblocking_socket(stream: anyio.abc.ByteStream) -> socket.socket | None:
+    raw: object = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+    return raw if isinstance(raw, socket.socket) and not raw.getblocking() else None
+
+
 class GuestConnection:
-    """Serves one guest: run :meth:`serve` in a task group, then :meth:`wait_ready` and :meth:`execute`."""
+    """Serves one guest: run :meth:`serve` in a task group, then :meth:`wait_ready` and :meth:`execute`.
+
+    Over a socket (the local sandbox) frames are read and written on the socket itself, which spares every frame
+    the checkpoint (one more trip through the event loop) that anyio's stream methods begin with; other streams
+    (E2B, in-memory) go through the stream.
+    """
 
     def __init__(self, stream: anyio.abc.ByteStream, handler: GuestRequests) -> None:
         self._stream = stream
-        self._reader = BufferedByteReceiveStream(stream)
+        self._socket = _nonblocking_socket(stream)
+        self._buffer = bytearray()  # the start of a frame not yet complete
         self._handler = handler
         self._send_lock = anyio.Lock(fast_acquire=True)  # no extra trip through the event loop per frame
         self._ids = itertools.count(1)
@@ -57,7 +79,9 @@ class GuestConnection:
         self._frames: dict[int, dict[str, Any]] = {}
         self._ready = anyio.Event()
         self._closed = anyio.Event()
-        self._limiter = anyio.Semaphore(MAX_CONCURRENT_REQUESTS, fast_acquire=True)
+        self._requests: deque[dict[str, Any]] = deque()  # waiting for a worker
+        self._idle: list[anyio.Event] = []  # one per idle worker: set it to wake that worker
+        self._workers = 0
         self.ready_info: dict[str, Any] = {}
         self.dropped_frames = 0
 
@@ -67,12 +91,61 @@ class GuestConnection:
 
     async def close(self) -> None:
         """Hang up on the guest (it exits when its channel closes)."""
+        if self._socket is not None:
+            anyio.notify_closing(self._socket)  # a read waiting on it ends with ClosedResourceError
         await self._stream.aclose()
 
     async def send(self, frame: dict[str, Any]) -> None:
         data = encode(frame)
         async with self._send_lock:
+            if self._socket is not None:
+                try:
+                    sent = self._socket.send(data)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = data[sent:]  # the socket buffer is full: the stream waits until it drains
             await self._stream.send(data)
+
+    async def _receive(self) -> bytes:
+        """The next bytes from the guest (``EndOfStream`` when it hung up)."""
+        sock = self._socket
+        if sock is None:
+            return await self._stream.receive(_CHUNK)
+        waited = False
+        while True:
+            try:
+                data = sock.recv(_CHUNK)
+            except BlockingIOError:
+                await anyio.wait_readable(sock)
+                waited = True
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            if not waited:  # a guest that keeps the socket full must not keep the event loop to itself
+                await anyio.lowlevel.checkpoint()
+            if not data:
+                raise anyio.EndOfStream
+            return data
+
+    async def _receive_lines(self) -> list[bytes]:
+        """The next complete frames (lines, newline stripped); ``_FrameTooLarge`` past ``MAX_FRAME_BYTES``."""
+        while True:
+            data = await self._receive()
+            if self._buffer:  # a frame split over reads: only its last piece is searched for the newline
+                self._buffer += data
+                if b"\n" not in data:
+                    data = b""
+                else:
+                    data = bytes(self._buffer)
+                    self._buffer.clear()
+            lines = data.split(b"\n")
+            self._buffer += lines.pop()
+            if len(self._buffer) > MAX_FRAME_BYTES or (lines and len(lines[0]) > MAX_FRAME_BYTES):
+                raise _FrameTooLarge
+            if lines:
+                return lines
 
     async def serve(self) -> None:
         """Read guest frames until the guest hangs up; requests are answered in a task group of their own."""
@@ -80,18 +153,14 @@ class GuestConnection:
             async with anyio.create_task_group() as requests:
                 while True:
                     try:
-                        line = await self._reader.receive_until(b"\n", MAX_FRAME_BYTES)
-                    except (
-                        anyio.EndOfStream,
-                        anyio.IncompleteRead,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                    ):
+                        lines = await self._receive_lines()
+                    except _HUNG_UP:
                         break
-                    except anyio.DelimiterNotFound:
+                    except _FrameTooLarge:
                         logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
                         break
-                    self._dispatch(line, requests)
+                    for line in lines:
+                        self._dispatch(line, requests)
                 requests.cancel_scope.cancel()
         finally:
             self._closed.set()
@@ -113,7 +182,12 @@ class GuestConnection:
             else:
                 self.dropped_frames += 1
         elif kind in ("tool_call", "search", "skill") and isinstance(frame.get("id"), int):
-            requests.start_soon(self._answer, frame)
+            self._requests.append(frame)
+            if self._idle:
+                self._idle.pop().set()
+            elif self._workers < MAX_CONCURRENT_REQUESTS:
+                self._workers += 1
+                requests.start_soon(self._work)
         elif kind == "ready":
             self.ready_info = frame
             self._ready.set()
@@ -138,20 +212,28 @@ class GuestConnection:
         query, detail_level = _text(frame, "query"), _text(frame, "detail_level")
         return await self._handler.search(query, detail_level, limit, options)  # pyright: ignore[reportUnknownArgumentType]
 
+    async def _work(self) -> None:
+        """A worker: answer waiting requests one after the other, then wait to be woken for more."""
+        while True:
+            while self._requests:
+                await self._answer(self._requests.popleft())
+            wake = anyio.Event()
+            self._idle.append(wake)
+            await wake.wait()
+
     async def _answer(self, frame: dict[str, Any]) -> None:
         reply = {"tool_call": "tool_result", "search": "search_result", "skill": "skill_result"}[frame["type"]]
-        async with self._limiter:
-            try:
-                payload = await self._request(frame)
-            except Exception as exc:  # an answer must always go back, or the guest waits forever
-                payload = {"ok": False, "error": error_payload(exc)}
-            try:
-                await self.send({**payload, "type": reply, "id": frame["id"]})
-            except (ValueError, TypeError) as exc:  # a result JSON cannot carry (NaN, ...)
-                error = error_payload(MCPExecError(f"the result could not be sent to the sandbox: {exc}"))
-                await self._send_quietly({"type": reply, "id": frame["id"], "ok": False, "error": error})
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                pass
+        try:
+            payload = await self._request(frame)
+        except Exception as exc:  # an answer must always go back, or the guest waits forever
+            payload = {"ok": False, "error": error_payload(exc)}
+        try:
+            await self.send({**payload, "type": reply, "id": frame["id"]})
+        except (ValueError, TypeError) as exc:  # a result JSON cannot carry (NaN, ...)
+            error = error_payload(MCPExecError(f"the result could not be sent to the sandbox: {exc}"))
+            await self._send_quietly({"type": reply, "id": frame["id"], "ok": False, "error": error})
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
 
     async def _send_quietly(self, frame: dict[str, Any]) -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
