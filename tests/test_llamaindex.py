@@ -21,8 +21,11 @@ from tests.test_executor import reachable
 pytestmark = pytest.mark.anyio
 
 # llama-index's workflow runner inspects agents with inspect.getmembers, touching pydantic's deprecated attributes
+# (and its ReActAgent step asks the workflow whether it is running, which llama-index itself deprecated)
 third_party_deprecations = pytest.mark.filterwarnings(
-    "ignore::pydantic.warnings.PydanticDeprecatedSince20", "ignore::pydantic.warnings.PydanticDeprecatedSince211"
+    "ignore::pydantic.warnings.PydanticDeprecatedSince20",
+    "ignore::pydantic.warnings.PydanticDeprecatedSince211",
+    "ignore:is_running called from within a step:DeprecationWarning",
 )
 
 
@@ -108,3 +111,24 @@ async def test_a_function_agent_searches_then_runs_code_against_a_real_server(ex
     assert outputs[1] == "1 contact\n[2 tool calls: crm.create_contact, crm.list_contacts]"
     stored = json.loads((tmp_path / "crm.json").read_text())
     assert [c["email"] for c in stored] == ["grace@example.com"]
+
+
+@third_party_deprecations
+async def test_a_react_agent_runs_code_through_the_tool_spec(ex: CodeExecutor) -> None:
+    from llama_index.core.agent.workflow import ReActAgent
+
+    replies = [
+        "Thought: I need to add the numbers in code.\nAction: execute_code\n"
+        'Action Input: {"code": "from servers.test import add\\nprint((await add(a=20, b=22))[\'total\'])"}',
+        "Thought: I can answer without using any more tools.\nAnswer: 20 + 22 = 42",
+    ]
+    llm = MockFunctionCallingLLM(
+        response_generator=_scripted(
+            [ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text=reply)]) for reply in replies]
+        )
+    )
+    agent = ReActAgent(tools=MCPExecToolSpec(ex).to_tool_list(), llm=llm)
+    result = await agent.run(user_msg="what is 20 + 22? use the add tool")
+    assert "42" in str(result)
+    assert [call.tool_output.content for call in result.tool_calls] == ["42.0\n[1 tool call: test.add]"]
+    assert ex.stats.tools["test.add"].calls == 1

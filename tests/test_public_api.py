@@ -343,3 +343,18 @@ def test_importing_mcpexec_does_not_import_mcp() -> None:
 def test_import_does_not_pull_in_another_framework(package: str, frameworks: tuple[str, ...]) -> None:
     modules = _import_in_subprocess(package)["modules"]
     assert [m for m in modules if m.split(".")[0] in frameworks] == []
+
+
+@pytest.mark.parametrize(
+    ("distribution", "expected"),
+    [
+        ("langchain-mcpexec", {"mcpexec", "langchain-core"}),
+        ("llama-index-tools-mcpexec", {"mcpexec", "llama-index-core"}),
+    ],
+)
+def test_adapter_distributions_depend_on_mcpexec_and_their_framework_only(
+    distribution: str, expected: set[str]
+) -> None:
+    requirements = importlib.metadata.requires(distribution) or []
+    names = {re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower() for requirement in requirements}
+    assert names == expected

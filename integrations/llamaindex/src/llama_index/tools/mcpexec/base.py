@@ -1,7 +1,5 @@
 """LlamaIndex adapters: ``MCPExecToolSpec`` (two tools), ``MCPToolRetriever`` (nodes) and a CodeAct executor."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
