@@ -10,7 +10,6 @@ the cell's :class:`~mcpexec.execution.ExecutionResult` and the audit log. Search
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, cast
@@ -25,6 +24,7 @@ from mcpexec.audit import AuditLog
 from mcpexec.catalog import Catalog, ToolSpec
 from mcpexec.errors import MCPExecError, PolicyDenied, ToolArgumentError, ToolCallError
 from mcpexec.execution import CallStatus, ToolCallRecord
+from mcpexec.hub import json_size
 from mcpexec.policy import Policy, PolicyDecision
 from mcpexec.results import error_message, wrapped_result_schema
 from mcpexec.runtime._frames import error_payload
@@ -108,10 +108,6 @@ class Tokenizer(Protocol):
     def tokenize(self, value: Any, *, source: str) -> Any: ...
 
     def detokenize(self, value: Any, *, destination: str) -> Any: ...
-
-
-def _json_bytes(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
 
 
 class Bridge:
@@ -208,7 +204,7 @@ class Bridge:
                     reason=decision.reason or None,
                     status=status,
                     error=error,
-                    result_bytes=_json_bytes(result) if status == "ok" else 0,
+                    result_bytes=json_size(result) if status == "ok" else 0,
                     duration_s=round(duration, 6),
                 )
         response: dict[str, Any] = {"ok": True, "result": result}

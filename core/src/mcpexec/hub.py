@@ -77,7 +77,7 @@ class ToolStats:
 _size_encoder = json.JSONEncoder(ensure_ascii=False, default=str)
 
 
-def _json_size(value: Any) -> int:
+def json_size(value: Any) -> int:
     """The size of ``value`` as UTF-8 JSON, in bytes (for the byte counters)."""
     text = _size_encoder.encode(value)
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
@@ -450,12 +450,12 @@ class MCPHub:
         if not limit > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         args = dict(arguments or {})
-        stats = ToolStats(calls=1, bytes_out=_json_size(args))
+        stats = ToolStats(calls=1, bytes_out=json_size(args))
         started = anyio.current_time()
         try:
             connection = await handle.ensure_connected(task_group)
             result = await self._call(handle, connection, tool, args, limit)
-            stats.bytes_in = _json_size(result)
+            stats.bytes_in = json_size(result)
             if result.get("isError") is True:
                 stats.errors += 1
             return result

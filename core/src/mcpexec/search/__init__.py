@@ -25,6 +25,7 @@ from mcpexec.codegen._render import render_tool
 from mcpexec.errors import UsageError
 from mcpexec.search._bm25 import BM25FIndex, FieldSpec
 from mcpexec.search._embed import EmbeddingRanker, rescaled
+from mcpexec.search._entries import entry_metadata, entry_text
 from mcpexec.search._text import (
     analyze,
     argument_values,
@@ -36,7 +37,7 @@ from mcpexec.search._text import (
     without_negated,
 )
 
-__all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LIMIT"]
+__all__ = ["DetailLevel", "ServerSummary", "ToolIndex", "DETAIL_LEVELS", "MAX_LIMIT", "entry_metadata", "entry_text"]
 
 DetailLevel = Literal["name_only", "with_description", "full"]
 DETAIL_LEVELS: tuple[str, ...] = get_args(DetailLevel)

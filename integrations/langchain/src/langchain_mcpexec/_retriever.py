@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import anyio.to_thread
@@ -12,34 +11,14 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from mcpexec import CodeExecutor
+from mcpexec.search import entry_metadata, entry_text
 
 __all__ = ["MCPToolRetriever", "tool_document"]
 
 
-def _content(entry: dict[str, Any], detail_level: str) -> str:
-    if detail_level == "full":
-        return json.dumps(entry, ensure_ascii=False, indent=1)
-    return f"{entry['name']} [{entry['server']}]: {entry['description']}\n{entry['import']}"
-
-
 def tool_document(entry: dict[str, Any], detail_level: str) -> Document:
     """One search result (the ``"full"`` entry) as a Document at ``detail_level``; metadata keeps everything."""
-    shown = {k: entry[k] for k in ("name", "server", "description", "import") if k in entry}
-    if detail_level == "name_only":
-        content = f"{entry['server']}.{entry['name']}"
-    else:
-        content = _content(entry if detail_level == "full" else shown, detail_level)
-    metadata = {
-        "server": entry["server"],
-        "tool": entry.get("tool", entry["name"]),
-        "name": entry["name"],
-        "import": entry.get("import"),
-        "kind": entry.get("kind", "tool"),
-        "input_schema": entry.get("input_schema"),
-        "output_schema": entry.get("output_schema"),
-        "signature": entry.get("signature"),
-    }
-    return Document(page_content=content, metadata={k: v for k, v in metadata.items() if v is not None})
+    return Document(page_content=entry_text(entry, detail_level), metadata=entry_metadata(entry))
 
 
 class MCPToolRetriever(BaseRetriever):

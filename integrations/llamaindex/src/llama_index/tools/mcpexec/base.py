@@ -10,6 +10,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.core.tools.tool_spec.base import BaseToolSpec
 
 from mcpexec import CodeExecutor, MCPExecError
+from mcpexec.search import entry_metadata, entry_text
 
 __all__ = ["MCPExecToolSpec", "MCPToolRetriever", "code_execute_fn"]
 
@@ -51,27 +52,10 @@ class MCPExecToolSpec(BaseToolSpec):
 
 
 def _node(entry: dict[str, Any], detail_level: str) -> TextNode:
-    if detail_level == "full":
-        text = json.dumps(entry, ensure_ascii=False, indent=1)
-    elif detail_level == "name_only":
-        text = f"{entry['server']}.{entry['name']}"
-    else:
-        lead = (entry["description"] or "").split("\n", 1)[0]
-        text = f"{entry['name']} [{entry['server']}]: {lead}\n{entry['import']}"
-    metadata = {
-        "server": entry["server"],
-        "tool": entry.get("tool", entry["name"]),
-        "name": entry["name"],
-        "import": entry.get("import"),
-        "kind": entry.get("kind", "tool"),
-        "input_schema": entry.get("input_schema"),
-        "output_schema": entry.get("output_schema"),
-        "signature": entry.get("signature"),
-    }
     return TextNode(
         id_=f"{entry['server']}.{entry['name']}",
-        text=text,
-        metadata={k: v for k, v in metadata.items() if v is not None},
+        text=entry_text(entry, detail_level),
+        metadata=entry_metadata(entry),
         excluded_embed_metadata_keys=["input_schema", "output_schema"],
         excluded_llm_metadata_keys=["input_schema", "output_schema", "signature"],
     )
