@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 
 from mcpexec import errors
@@ -236,3 +238,83 @@ def test_channel_survives_a_bad_frame_and_closes_on_an_oversized_one(
 
     asyncio.run(scenario())
     assert "bad frame from the host" in capfd.readouterr().err
+
+
+class _Gate:
+    """A request handler whose tool calls wait at a gate, counting how many are answered at once."""
+
+    def __init__(self) -> None:
+        self.open = anyio.Event()
+        self.full = anyio.Event()  # set once ``limit`` calls wait at the gate
+        self.limit = 0
+        self.now = 0
+        self.most = 0
+
+    async def tool_call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        if self.now >= self.limit:
+            self.full.set()
+        try:
+            await self.open.wait()
+        finally:
+            self.now -= 1
+        return {"ok": True, "result": {"content": [{"type": "text", "text": arguments["n"]}]}}
+
+    async def search(self, query: str, detail_level: str, limit: int, options: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "result": [query]}
+
+    async def skill(self, action: str, fields: dict[str, Any]) -> dict[str, Any]:
+        raise errors.MCPExecError("no skills here")
+
+
+@pytest.mark.anyio
+async def test_host_connection_bounds_concurrent_requests_and_keeps_reading() -> None:
+    from mcpexec.sandbox._connection import MAX_CONCURRENT_REQUESTS, GuestConnection
+
+    host_end, guest_end = socket.socketpair()
+    guest_end.setblocking(False)
+    gate = _Gate()
+    gate.limit = MAX_CONCURRENT_REQUESTS
+    calls = MAX_CONCURRENT_REQUESTS + 20
+    received: list[dict[str, Any]] = []
+    buffer = b""
+
+    async def read_frames(count: int) -> None:
+        nonlocal buffer
+        with anyio.fail_after(10):
+            while len(received) < count:
+                await anyio.wait_readable(guest_end)
+                buffer += guest_end.recv(1 << 20)
+                *lines, buffer = buffer.split(b"\n")
+                received.extend(decode(line) for line in lines)
+
+    try:
+        stream = await anyio.abc.UNIXSocketStream.from_socket(host_end)
+        connection = GuestConnection(stream, gate)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(connection.serve)
+            # every request in one write (the host reads them in one go), then a search and a cell's result
+            burst = b"".join(
+                encode({"type": "tool_call", "id": i, "server": "s", "tool": "t", "arguments": {"n": str(i)}})
+                for i in range(calls)
+            )
+            guest_end.sendall(burst + encode({"type": "ready"}))
+            with anyio.fail_after(10):
+                await connection.wait_ready()  # read although every answering worker is busy
+                await gate.full.wait()
+            await anyio.sleep(0.05)
+            assert gate.most == MAX_CONCURRENT_REQUESTS  # the bound holds; the rest wait
+            gate.open.set()
+            await read_frames(calls)
+            guest_end.sendall(encode({"type": "search", "id": 10_000, "query": "q", "detail_level": "name_only"}))
+            await read_frames(calls + 1)
+            await connection.close()
+            tasks.cancel_scope.cancel()
+    finally:
+        guest_end.close()
+        host_end.close()
+    results = {frame["id"]: frame for frame in received}
+    assert sorted(results) == [*range(calls), 10_000]  # each request answered exactly once
+    assert all(results[i]["result"]["content"][0]["text"] == str(i) for i in range(calls))
+    assert results[10_000] == {"type": "search_result", "id": 10_000, "ok": True, "result": ["q"]}

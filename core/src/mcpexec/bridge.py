@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import jsonschema
 import jsonschema.exceptions
@@ -102,6 +102,21 @@ def validate_arguments(tool: ToolSpec, arguments: Mapping[str, Any]) -> None:
         raise ToolArgumentError("; ".join(shown), server=tool.server, tool=tool.name)
 
 
+_wrapping: dict[tuple[str, str, int], tuple[object, bool]] = {}
+
+
+def _wraps_result(tool: ToolSpec) -> bool:
+    """Whether the tool's structured result is the SDK's ``{"result": ...}`` wrapper (cached per schema; the
+    cache holds the schema, so its id cannot be reused while cached)."""
+    key = (tool.server, tool.name, id(tool.output_schema))
+    cached = _wrapping.get(key)
+    if cached is None or cached[0] is not tool.output_schema:
+        if len(_wrapping) > 10_000:
+            _wrapping.clear()
+        cached = _wrapping[key] = (tool.output_schema, wrapped_result_schema(tool.name, tool.output_schema) is not None)
+    return cached[1]
+
+
 class Tokenizer(Protocol):
     """PII tokenization as the bridge uses it (see :class:`mcpexec.pii.PIITokenizer`)."""
 
@@ -170,9 +185,8 @@ class Bridge:
                     validate_arguments(spec, real)
                 except ToolArgumentError as exc:
                     raise ToolArgumentError(self._scrub(exc.message, server), server=server, tool=tool) from None
-            decision = await self.policy.decide(
-                spec, real, execution_calls=self._execution_calls, session_calls=self.session_calls
-            )
+            settled = self.policy.check(spec, execution_calls=self._execution_calls, session_calls=self.session_calls)
+            decision = settled if settled is not None else await self.policy.ask(spec, real)
             if decision.outcome == "denied":
                 raise PolicyDenied(decision.reason)
             self._execution_calls += 1
@@ -207,10 +221,9 @@ class Bridge:
                     result_bytes=json_size(result) if status == "ok" else 0,
                     duration_s=round(duration, 6),
                 )
-        response: dict[str, Any] = {"ok": True, "result": result}
-        if wrapped_result_schema(tool, spec.output_schema) is not None:
-            response["output_schema"] = cast(dict[str, Any], spec.output_schema)
-        return response
+        if _wraps_result(spec):
+            return {"ok": True, "result": result, "unwrap": True}
+        return {"ok": True, "result": result}
 
     async def search(self, query: str, detail_level: str, limit: int, options: dict[str, Any]) -> dict[str, Any]:
         if self._search is None:

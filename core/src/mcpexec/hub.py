@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -451,7 +452,7 @@ class MCPHub:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         args = dict(arguments or {})
         stats = ToolStats(calls=1, bytes_out=json_size(args))
-        started = anyio.current_time()
+        started = time.perf_counter()
         try:
             connection = await handle.ensure_connected(task_group)
             result = await self._call(handle, connection, tool, args, limit)
@@ -467,7 +468,7 @@ class MCPHub:
             stats.errors += 1
             raise
         finally:
-            stats.seconds = anyio.current_time() - started
+            stats.seconds = time.perf_counter() - started
             self._stats.setdefault((server, tool), ToolStats()).add(stats)
 
     @staticmethod

@@ -116,11 +116,9 @@ class Policy:
             return f"{qualified} is not allowed (allowed: {', '.join(self.allow) or 'nothing'})"
         return None
 
-    async def decide(
-        self, tool: ToolSpec, arguments: Mapping[str, Any], *, execution_calls: int, session_calls: int
-    ) -> PolicyDecision:
-        """Decide one call, given how many calls this execution and this session have already made (budgets count
-        calls that got through: a denied call does not use them up)."""
+    def check(self, tool: ToolSpec, *, execution_calls: int, session_calls: int) -> PolicyDecision | None:
+        """The decision for one call when the rules and budgets settle it (``"denied"``, or ``"allowed"`` when no
+        approval is needed), else ``None``: the call needs approval (see :meth:`decide`). Never blocks."""
         qualified = f"{tool.server}.{tool.name}"
         if (reason := self._rules(qualified)) is not None:
             return PolicyDecision("denied", reason)
@@ -130,17 +128,33 @@ class Policy:
         session_budget = self.max_calls_per_session
         if session_budget is not None and session_calls >= session_budget:
             return PolicyDecision("denied", f"the budget of {session_budget} tool calls per session is used up")
-        outcome: Literal["allowed", "approved"] = "allowed"
-        if (why := self.needs_approval(tool)) is not None:
-            assert self.approve is not None
-            request = ApprovalRequest(tool.server, tool.name, dict(arguments), why, tool.title, tool.description)
-            try:
-                answer = self.approve(request)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-            except PolicyDenied as exc:
-                return PolicyDecision("denied", exc.reason)
-            if answer is not True:
-                return PolicyDecision("denied", f"{qualified} was not approved ({why})")
-            outcome = "approved"
-        return PolicyDecision(outcome)
+        return _ALLOWED if self.needs_approval(tool) is None else None
+
+    async def decide(
+        self, tool: ToolSpec, arguments: Mapping[str, Any], *, execution_calls: int, session_calls: int
+    ) -> PolicyDecision:
+        """Decide one call, given how many calls this execution and this session have already made (budgets count
+        calls that got through: a denied call does not use them up); asks the approver when needed."""
+        settled = self.check(tool, execution_calls=execution_calls, session_calls=session_calls)
+        return settled if settled is not None else await self.ask(tool, arguments)
+
+    async def ask(self, tool: ToolSpec, arguments: Mapping[str, Any]) -> PolicyDecision:
+        """Put a call that needs approval to the approver: ``"approved"`` or ``"denied"`` with the reason."""
+        qualified = f"{tool.server}.{tool.name}"
+        why = self.needs_approval(tool)
+        if why is None:
+            return _ALLOWED
+        assert self.approve is not None
+        request = ApprovalRequest(tool.server, tool.name, dict(arguments), why, tool.title, tool.description)
+        try:
+            answer = self.approve(request)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except PolicyDenied as exc:
+            return PolicyDecision("denied", exc.reason)
+        if answer is not True:
+            return PolicyDecision("denied", f"{qualified} was not approved ({why})")
+        return PolicyDecision("approved")
+
+
+_ALLOWED = PolicyDecision("allowed")

@@ -162,17 +162,24 @@ def wrapped_result_schema(tool: str, output_schema: Mapping[str, Any] | None) ->
 
 
 def normalize_result(
-    result: Mapping[str, Any], *, server: str, tool: str, output_schema: Mapping[str, Any] | None = None
+    result: Mapping[str, Any],
+    *,
+    server: str,
+    tool: str,
+    output_schema: Mapping[str, Any] | None = None,
+    unwrap: bool = False,
 ) -> Any:
     """The Python value of a wire-format ``tools/call`` result (see the module docstring for the rules).
 
-    ``output_schema`` is the tool's declared output schema, used to unwrap the SDK's ``{"result": ...}`` wrapper.
+    The SDK's ``{"result": ...}`` wrapper is unwrapped when ``unwrap`` is true or ``output_schema`` (the tool's
+    declared output schema) is that wrapper (see :func:`wrapped_result_schema`).
     """
     if result.get("isError") is True:
         raise ToolCallError(error_message(result), server=server, tool=tool)
     if "structuredContent" in result:
         structured = result["structuredContent"]
-        if wrapped_result_schema(tool, output_schema) is not None and isinstance(structured, Mapping):
+        wrapped = unwrap or wrapped_result_schema(tool, output_schema) is not None
+        if wrapped and isinstance(structured, Mapping):
             return cast(Mapping[str, Any], structured).get("result")
         return structured
     values = [_block_value(block) for block in _content_blocks(result)]

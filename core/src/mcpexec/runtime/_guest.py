@@ -78,12 +78,11 @@ class _Bridge:
             from mcpexec.results import normalize_result
 
             self._normalize = normalize_result
-        schema = response.get("output_schema")
         return normalize_result(
             cast(Mapping[str, Any], response.get("result") or {}),
             server=server,
             tool=tool,
-            output_schema=cast(Mapping[str, Any], schema) if isinstance(schema, Mapping) else None,
+            unwrap=response.get("unwrap") is True,
         )
 
     def skill(self, action: str, **fields: Any) -> Any:

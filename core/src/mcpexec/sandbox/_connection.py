@@ -3,9 +3,11 @@
 Frames from the guest are untrusted: anything malformed is dropped (and counted), requests are served
 concurrently (bounded), and the guest can only ask for what :class:`GuestRequests` offers.
 
-Requests are answered by worker tasks that stay for the session: a request wakes an idle worker, or starts one
-while fewer than ``MAX_CONCURRENT_REQUESTS`` exist, or waits for the first to be free — cheaper per call than a
-new task, and the bound needs no semaphore.
+Frames are read and requests answered by worker tasks that stay for the session, taking turns: the worker that
+reads a request answers it itself, at once, after handing the reading to another worker (an idle one, woken, or a
+new one while fewer than ``MAX_CONCURRENT_REQUESTS`` answer). A request thus costs no trip through the event
+loop before it is served, and the bound needs no semaphore; past the bound, requests wait for the first worker
+to be free while reading goes on.
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class GuestConnection:
         self._requests: deque[dict[str, Any]] = deque()  # waiting for a worker
         self._idle: list[anyio.Event] = []  # one per idle worker: set it to wake that worker
         self._workers = 0
+        self._answering = 0  # workers answering a request now
+        self._reading = False  # a worker is reading frames
+        self._hung_up = anyio.Event()
+        self._tasks: anyio.abc.TaskGroup | None = None
         self.ready_info: dict[str, Any] = {}
         self.dropped_frames = 0
 
@@ -148,26 +154,20 @@ class GuestConnection:
                 return lines
 
     async def serve(self) -> None:
-        """Read guest frames until the guest hangs up; requests are answered in a task group of their own."""
+        """Read guest frames and answer its requests until the guest hangs up."""
         try:
-            async with anyio.create_task_group() as requests:
-                while True:
-                    try:
-                        lines = await self._receive_lines()
-                    except _HUNG_UP:
-                        break
-                    except _FrameTooLarge:
-                        logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
-                        break
-                    for line in lines:
-                        self._dispatch(line, requests)
-                requests.cancel_scope.cancel()
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                self._workers = 1
+                tasks.start_soon(self._work)
+                await self._hung_up.wait()
+                tasks.cancel_scope.cancel()
         finally:
             self._closed.set()
             for event in self._results.values():
                 event.set()
 
-    def _dispatch(self, line: bytes, requests: anyio.abc.TaskGroup) -> None:
+    def _dispatch(self, line: bytes) -> None:
         try:
             frame = decode(line)
         except FrameError:
@@ -183,16 +183,53 @@ class GuestConnection:
                 self.dropped_frames += 1
         elif kind in ("tool_call", "search", "skill") and isinstance(frame.get("id"), int):
             self._requests.append(frame)
-            if self._idle:
-                self._idle.pop().set()
-            elif self._workers < MAX_CONCURRENT_REQUESTS:
-                self._workers += 1
-                requests.start_soon(self._work)
         elif kind == "ready":
             self.ready_info = frame
             self._ready.set()
         else:
             self.dropped_frames += 1
+
+    def _call_workers(self) -> None:
+        """Wake (or start) as many workers as the waiting requests and the reading need."""
+        needed = len(self._requests) + (0 if self._reading else 1)
+        while needed > 0 and self._idle:
+            self._idle.pop().set()
+            needed -= 1
+        while needed > 0 and self._workers <= MAX_CONCURRENT_REQUESTS and self._tasks is not None:
+            self._workers += 1
+            self._tasks.start_soon(self._work)
+            needed -= 1
+
+    async def _work(self) -> None:
+        """A worker: answer a waiting request (handing the reading on first), or read frames, or wait to be woken."""
+        while True:
+            if self._requests and self._answering < MAX_CONCURRENT_REQUESTS:
+                frame = self._requests.popleft()
+                self._answering += 1
+                self._call_workers()
+                try:
+                    await self._answer(frame)
+                finally:
+                    self._answering -= 1
+            elif not self._reading:
+                self._reading = True
+                try:
+                    lines = await self._receive_lines()
+                except _HUNG_UP:
+                    self._hung_up.set()
+                    return
+                except _FrameTooLarge:
+                    logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
+                    self._hung_up.set()
+                    return
+                finally:
+                    self._reading = False
+                for line in lines:
+                    self._dispatch(line)
+            else:
+                wake = anyio.Event()
+                self._idle.append(wake)
+                await wake.wait()
 
     async def _request(self, frame: dict[str, Any]) -> dict[str, Any]:
         """The handler's answer to one guest request (validated here: the frame is untrusted)."""
@@ -211,15 +248,6 @@ class GuestConnection:
             raise UsageError("search options must be a JSON object and limit an integer")
         query, detail_level = _text(frame, "query"), _text(frame, "detail_level")
         return await self._handler.search(query, detail_level, limit, options)  # pyright: ignore[reportUnknownArgumentType]
-
-    async def _work(self) -> None:
-        """A worker: answer waiting requests one after the other, then wait to be woken for more."""
-        while True:
-            while self._requests:
-                await self._answer(self._requests.popleft())
-            wake = anyio.Event()
-            self._idle.append(wake)
-            await wake.wait()
 
     async def _answer(self, frame: dict[str, Any]) -> None:
         reply = {"tool_call": "tool_result", "search": "search_result", "skill": "skill_result"}[frame["type"]]
