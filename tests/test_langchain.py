@@ -24,6 +24,7 @@ from langchain_mcpexec import (
 )
 from mcpexec import CodeExecutor
 from mcpexec.demo_servers import default_servers
+from mcpexec.policy import Policy
 from tests.conftest import testserver_config
 from tests.test_executor import reachable
 
@@ -168,3 +169,90 @@ def test_a_real_langchain_agent_searches_then_runs_code_against_a_real_server(tm
     assert messages[-1].content == "Added the pending customers to the CRM."
     received = json.loads((tmp_path / "crm.json").read_text())
     assert [c["email"].endswith("@example.com") for c in received] == [True, True]
+
+
+DELETE_TWO = (
+    "from servers.crm import create_contact, delete_contact, list_contacts\n"
+    "from mcpexec.errors import PolicyDenied\n"
+    "a = await create_contact(name='Ada', email='ada@example.com')\n"
+    "b = await create_contact(name='Bob', email='bob@example.com')\n"
+    "print('deleted Ada:', await delete_contact(contact_id=a['id']))\n"
+    "try:\n"
+    "    await delete_contact(contact_id=b['id'])\n"
+    "except PolicyDenied as e:\n"
+    "    print('refused:', e.reason)\n"
+    "print(sorted(c['name'] for c in await list_contacts()))\n"
+)
+
+
+@pytest.mark.anyio
+async def test_approvals_inside_code_go_through_langgraph_interrupts_and_resume_without_rerunning(
+    tmp_path: Path,
+) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    servers = default_servers()
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    script: list[AIMessage | str] = [
+        _call("execute_code", {"code": DELETE_TWO}, "call-7"),
+        AIMessage(content="Removed Ada; you kept Bob."),
+    ]
+    policy = Policy(approval="destructive")
+    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
+        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
+        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+        config: Any = {"configurable": {"thread_id": "t1"}}
+        state = await agent.ainvoke({"messages": [HumanMessage("remove Ada and Bob from the crm")]}, config)
+        [first] = state["__interrupt__"]
+        assert first.value["type"] == "mcpexec.approval"
+        assert (first.value["tool"], first.value["arguments"], first.value["index"]) == (
+            "delete_contact",
+            {"contact_id": 1},
+            0,
+        )
+        assert first.value["key"] == "call-7"
+        state = await agent.ainvoke(Command(resume=True), config)  # the tool runs again: the execution goes on
+        [second] = state["__interrupt__"]
+        assert (second.value["arguments"], second.value["index"]) == ({"contact_id": 2}, 1)
+        state = await agent.ainvoke(Command(resume={"approved": False, "reason": "keep Bob"}), config)
+        assert "__interrupt__" not in state
+        calls = ex.hub.stats()["crm"]
+        assert (calls["create_contact"].calls, calls["delete_contact"].calls) == (2, 1)  # nothing ran twice
+        assert ex.approvals.pending() == ()
+    tool_messages = [m for m in state["messages"] if isinstance(m, ToolMessage)]
+    assert len(tool_messages) == 1
+    assert str(tool_messages[0].content).startswith(
+        "deleted Ada: True\nrefused: crm.delete_contact was rejected by the reviewer: keep Bob\n['Bob']\n"
+    )
+    assert state["messages"][-1].content == "Removed Ada; you kept Bob."
+    assert [c["name"] for c in json.loads((tmp_path / "crm.json").read_text())] == ["Bob"]
+
+
+def test_interrupt_approvals_need_a_tool_call_id(executor: CodeExecutor) -> None:
+    [tool, _] = MCPExecToolkit(executor=executor, approvals="interrupt").get_tools()
+    output = tool.invoke({"code": "1 + 1"})
+    assert "call execute_code with a ToolCall" in output
+
+
+def test_interrupt_approvals_work_in_a_synchronous_graph(tmp_path: Path) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    servers = default_servers()
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    script: list[AIMessage | str] = [_call("execute_code", {"code": DELETE_TWO}, "sync-1"), AIMessage(content="done")]
+    policy = Policy(approval="destructive")
+    with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
+        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
+        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+        config: Any = {"configurable": {"thread_id": "sync"}}
+        state = agent.invoke({"messages": [HumanMessage("remove both")]}, config)
+        assert state["__interrupt__"][0].value["index"] == 0
+        state = agent.invoke(Command(resume="approve"), config)
+        assert state["__interrupt__"][0].value["index"] == 1
+        state = agent.invoke(Command(resume="approve"), config)
+        assert ex.hub.stats()["crm"]["delete_contact"].calls == 2
+    [message] = [m for m in state["messages"] if isinstance(m, ToolMessage)]
+    assert "deleted Ada: True\n[]\n" in message.content
+    assert json.loads((tmp_path / "crm.json").read_text()) == []

@@ -26,7 +26,7 @@ CREATE = "from servers.crm import create_contact, delete_contact, list_contacts\
 def crm_executor(tmp_path: Path, **options: Any) -> CodeExecutor:
     servers = default_servers()
     servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
-    return CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", cell_timeout=20, **options)
+    return CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", **{"cell_timeout": 20, **options})
 
 
 async def test_deny_rules_refuse_calls_with_policy_denied_in_the_guest(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ import mcpexec.errors as errors
 from mcpexec.catalog import SnapshotError, UnknownToolError
 
 PUBLIC_NAMES = [
+    "ApprovalGate",
+    "ApprovalNeeded",
     "ApprovalRequest",
     "AudioContent",
     "AuditLog",

@@ -7,6 +7,7 @@ wrapper generation (``servers/``) and tool search; sandboxed execution builds on
 
 from __future__ import annotations
 
+from .approvals import ApprovalGate, ApprovalNeeded
 from .audit import AuditLog
 from .catalog import Catalog, ToolAnnotations, ToolSpec
 from .codegen import GeneratedPackage, generate_package, render_package
@@ -57,6 +58,8 @@ __all__ = [
     "ExecutorStats",
     "Policy",
     "ApprovalRequest",
+    "ApprovalNeeded",
+    "ApprovalGate",
     "AuditLog",
     "PIITokenizer",
     "FlowRule",

@@ -10,8 +10,10 @@ the cell's :class:`~mcpexec.execution.ExecutionResult` and the audit log. Search
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import jsonschema
@@ -25,7 +27,7 @@ from mcpexec.catalog import Catalog, ToolSpec
 from mcpexec.errors import MCPExecError, PolicyDenied, ToolArgumentError, ToolCallError
 from mcpexec.execution import CallStatus, ToolCallRecord
 from mcpexec.hub import json_size
-from mcpexec.policy import Policy, PolicyDecision
+from mcpexec.policy import Approver, Policy, PolicyDecision
 from mcpexec.results import error_message, wrapped_result_schema
 from mcpexec.runtime._frames import error_payload
 
@@ -156,10 +158,28 @@ class Bridge:
         self.policy = policy or Policy()
         self._pii = pii
         self._audit = audit
+        self.approver: Approver | None = None
+        """Who approves calls in the current execution, instead of the policy's own ``approve`` (see
+        :meth:`mcpexec.CodeExecutor.execute`)."""
+        self.pause_clock: Callable[[], AbstractContextManager[None]] | None = None
+        """Stops the cell's timeout while a call waits for approval (set by the executor for its sandbox)."""
+        self.waiting_for_approval = 0
         self._records: list[ToolCallRecord] = []
         self._execution_calls = 0
         self.session_calls = 0
         self.denied_calls = 0
+
+    @contextlib.contextmanager
+    def _waiting_for_approval(self) -> Generator[None]:
+        self.waiting_for_approval += 1
+        try:
+            if self.pause_clock is None:
+                yield
+            else:
+                with self.pause_clock():
+                    yield
+        finally:
+            self.waiting_for_approval -= 1
 
     def take_records(self) -> tuple[ToolCallRecord, ...]:
         """The calls recorded since the last take (one cell's worth); starts the next execution's budget."""
@@ -185,8 +205,14 @@ class Bridge:
                     validate_arguments(spec, real)
                 except ToolArgumentError as exc:
                     raise ToolArgumentError(self._scrub(exc.message, server), server=server, tool=tool) from None
-            settled = self.policy.check(spec, execution_calls=self._execution_calls, session_calls=self.session_calls)
-            decision = settled if settled is not None else await self.policy.ask(spec, real)
+            approver = self.approver
+            settled = self.policy.check(
+                spec, execution_calls=self._execution_calls, session_calls=self.session_calls, approver=approver
+            )
+            if settled is None:
+                with self._waiting_for_approval():
+                    settled = await self.policy.ask(spec, real, approver=approver)
+            decision = settled
             if decision.outcome == "denied":
                 raise PolicyDenied(decision.reason)
             self._execution_calls += 1

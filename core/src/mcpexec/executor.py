@@ -23,12 +23,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import anyio
 import anyio.abc
@@ -45,7 +45,7 @@ from mcpexec.config import ServerConfig, load_config, parse_config
 from mcpexec.errors import SandboxError, UsageError
 from mcpexec.execution import ExecutionResult, ExecutorStats
 from mcpexec.hub import MCPHub
-from mcpexec.policy import Policy
+from mcpexec.policy import Approver, Policy
 from mcpexec.sandbox._launch import IsolationReport, Limits
 from mcpexec.sandbox._lib import sync_guest_lib
 from mcpexec.sandbox._workspace import Workspace
@@ -54,7 +54,12 @@ from mcpexec.search import ToolIndex
 from mcpexec.skills import SkillStore
 from mcpexec.tokens import count_tokens, tokenizer_name
 
+if TYPE_CHECKING:
+    from mcpexec.approvals import ApprovalGate
+
 __all__ = ["CodeExecutor"]
+
+T = TypeVar("T")
 
 
 class CodeExecutor:
@@ -132,6 +137,7 @@ class CodeExecutor:
         self._sync: SyncBridge | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._approvals: ApprovalGate | None = None
 
     @classmethod
     def from_config(cls, config: str | os.PathLike[str] | Mapping[str, Any], **options: Any) -> CodeExecutor:
@@ -302,6 +308,7 @@ class CodeExecutor:
             assert self._dir is not None
             lib = sync_guest_lib(self._dir / "lib", self._hub.catalog, self.skills.store.guest_files())
             self._sandbox.bind(lib, self._bridge)
+            self._bridge.pause_clock = self._sandbox.paused_timeout
             try:
                 await task_group.start(self._host_sandbox)
             except SandboxError:
@@ -322,17 +329,31 @@ class CodeExecutor:
         except RuntimeError:
             return False
 
-    async def execute(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
+    async def execute(
+        self, code: str, *, timeout: float | None = None, approve: Approver | None = None
+    ) -> ExecutionResult:
         """Run one cell of Python in the sandbox session; never raises for what the code does (see ``error``).
 
+        ``approve`` answers the approvals this cell's calls need, instead of the policy's ``approve`` (it runs on
+        the executor's event loop); the cell's timeout stops while a call waits for approval.
         May be awaited from any event loop (an agent framework's own, say): the cell runs on the executor's."""
         self._require_open()
         if not self._in_home_loop():
-            return await anyio.to_thread.run_sync(functools.partial(self.execute_sync, code, timeout=timeout))
+            run = functools.partial(self.execute_sync, code, timeout=timeout, approve=approve)
+            return await anyio.to_thread.run_sync(run)
         await self.start()
+        if self._run_lock.locked() and self._bridge.waiting_for_approval:
+            raise UsageError(
+                "another execution is paused, waiting for a human to approve a tool call; answer or discard it "
+                "first (see CodeExecutor.approvals)"
+            )
         async with self._run_lock:
             self._bridge.take_records()  # calls that arrived between cells belong to no cell
-            result = await self._sandbox.run(code, timeout=self.cell_timeout if timeout is None else timeout)
+            self._bridge.approver = approve
+            try:
+                result = await self._sandbox.run(code, timeout=self.cell_timeout if timeout is None else timeout)
+            finally:
+                self._bridge.approver = None
             result = replace(result, tool_calls=self._bridge.take_records())
             self._cells += 1
             self._tokens_to_model += count_tokens(result.to_text())
@@ -348,13 +369,41 @@ class CodeExecutor:
                 )
             return result
 
-    def execute_sync(self, code: str, *, timeout: float | None = None) -> ExecutionResult:
+    def execute_sync(
+        self, code: str, *, timeout: float | None = None, approve: Approver | None = None
+    ) -> ExecutionResult:
         """:meth:`execute` for synchronous callers: any thread but the one running the executor's event loop
         (open it with ``with CodeExecutor(...)`` to get a loop of its own)."""
+        return self.run_at_home_sync(functools.partial(self.execute, code, timeout=timeout, approve=approve))
+
+    async def run_at_home(self, function: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Await ``function()`` on the executor's event loop, from any event loop (hopping through a thread)."""
+        self._require_open()
+        if self._in_home_loop():
+            return await function()
+        return await anyio.to_thread.run_sync(self.run_at_home_sync, function)
+
+    def run_at_home_sync(self, function: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run ``function()`` on the executor's event loop and wait for it, from any thread but that loop's."""
         self._require_open()
         if self._in_home_loop():
             raise RuntimeError(
-                "execute_sync was called from inside the executor's event loop, where it would block it; "
-                "use 'await ex.execute(code)' there"
+                "a synchronous mcpexec call was made from inside the executor's event loop, where it would block "
+                "it; await the async form there (e.g. 'await ex.execute(code)')"
             )
-        return anyio.from_thread.run(functools.partial(self.execute, code, timeout=timeout), token=self._token)
+        return anyio.from_thread.run(function, token=self._token)
+
+    def start_soon(self, function: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Start ``function(*args)`` as a task of the executor (on its event loop, which must be the caller's);
+        it is cancelled when the executor closes."""
+        self._require_open().start_soon(function, *args)
+
+    @property
+    def approvals(self) -> ApprovalGate:
+        """Executions that pause when a call needs a human's approval, resumed by key (see
+        :class:`mcpexec.approvals.ApprovalGate`; the framework adapters use it)."""
+        if self._approvals is None:
+            from mcpexec.approvals import ApprovalGate  # imports this module
+
+            self._approvals = ApprovalGate(self)
+        return self._approvals

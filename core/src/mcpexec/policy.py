@@ -94,9 +94,10 @@ class Policy:
         if self.approve is not None and not callable(self.approve):
             raise UsageError("Policy.approve must be a callable taking an ApprovalRequest")
 
-    def needs_approval(self, tool: ToolSpec) -> str | None:
-        """Why ``tool`` needs approval under this policy, or ``None``."""
-        if self.approve is None or self.approval == "never":
+    def needs_approval(self, tool: ToolSpec, *, approver: Approver | None = None) -> str | None:
+        """Why ``tool`` needs approval under this policy, or ``None``. Approval is only asked for when there is
+        someone to ask: ``approver`` (one execution's, overriding :attr:`approve`) or :attr:`approve`."""
+        if (approver or self.approve) is None or self.approval == "never":
             return None
         hints = tool.annotations
         if self.approval == "always":
@@ -116,9 +117,11 @@ class Policy:
             return f"{qualified} is not allowed (allowed: {', '.join(self.allow) or 'nothing'})"
         return None
 
-    def check(self, tool: ToolSpec, *, execution_calls: int, session_calls: int) -> PolicyDecision | None:
+    def check(
+        self, tool: ToolSpec, *, execution_calls: int, session_calls: int, approver: Approver | None = None
+    ) -> PolicyDecision | None:
         """The decision for one call when the rules and budgets settle it (``"denied"``, or ``"allowed"`` when no
-        approval is needed), else ``None``: the call needs approval (see :meth:`decide`). Never blocks."""
+        approval is needed), else ``None``: the call needs approval (see :meth:`ask`). Never blocks."""
         qualified = f"{tool.server}.{tool.name}"
         if (reason := self._rules(qualified)) is not None:
             return PolicyDecision("denied", reason)
@@ -128,7 +131,7 @@ class Policy:
         session_budget = self.max_calls_per_session
         if session_budget is not None and session_calls >= session_budget:
             return PolicyDecision("denied", f"the budget of {session_budget} tool calls per session is used up")
-        return _ALLOWED if self.needs_approval(tool) is None else None
+        return _ALLOWED if self.needs_approval(tool, approver=approver) is None else None
 
     async def decide(
         self, tool: ToolSpec, arguments: Mapping[str, Any], *, execution_calls: int, session_calls: int
@@ -138,16 +141,19 @@ class Policy:
         settled = self.check(tool, execution_calls=execution_calls, session_calls=session_calls)
         return settled if settled is not None else await self.ask(tool, arguments)
 
-    async def ask(self, tool: ToolSpec, arguments: Mapping[str, Any]) -> PolicyDecision:
-        """Put a call that needs approval to the approver: ``"approved"`` or ``"denied"`` with the reason."""
+    async def ask(
+        self, tool: ToolSpec, arguments: Mapping[str, Any], *, approver: Approver | None = None
+    ) -> PolicyDecision:
+        """Put a call that needs approval to ``approver`` (default :attr:`approve`): ``"approved"``, or
+        ``"denied"`` with the reason (an approver may also raise :class:`PolicyDenied` with its own)."""
         qualified = f"{tool.server}.{tool.name}"
-        why = self.needs_approval(tool)
-        if why is None:
+        why = self.needs_approval(tool, approver=approver)
+        approve = approver or self.approve
+        if why is None or approve is None:
             return _ALLOWED
-        assert self.approve is not None
         request = ApprovalRequest(tool.server, tool.name, dict(arguments), why, tool.title, tool.description)
         try:
-            answer = self.approve(request)
+            answer = approve(request)
             if inspect.isawaitable(answer):
                 answer = await answer
         except PolicyDenied as exc:

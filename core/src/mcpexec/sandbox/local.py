@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections import deque
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -26,6 +27,7 @@ from anyio.abc import UNIXSocketStream
 
 from mcpexec.errors import SandboxCrashed, SandboxError, UsageError
 from mcpexec.execution import ExecutionError, ExecutionResult
+from mcpexec.sandbox._clock import CellClock
 from mcpexec.sandbox._connection import GuestConnection, GuestRequests
 from mcpexec.sandbox._launch import IsolationReport, Launch, LaunchSpec, Limits, build_launch, kill_tree
 from mcpexec.sandbox._lib import bootstrap
@@ -109,6 +111,7 @@ class LocalSandbox:
         self._handler: GuestRequests | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._guest: _Guest | None = None
+        self._cell_clock: CellClock | None = None
         self._spare: _Guest | None = None
         self._spare_ready: anyio.Event | None = None
         self._lost_reason: str | None = None
@@ -328,7 +331,11 @@ class LocalSandbox:
         frame: dict[str, Any] = {}
         try:
             with anyio.move_on_after(timeout) as scope:
-                frame = await guest.connection.execute(code)
+                self._cell_clock = CellClock(scope)
+                try:
+                    frame = await guest.connection.execute(code)
+                finally:
+                    self._cell_clock = None
         except SandboxCrashed:
             with anyio.move_on_after(1.0):
                 await guest.process.wait()
@@ -350,6 +357,12 @@ class LocalSandbox:
             )
             return self._failure("ExecutionTimeout", message, started, notes, state_lost)
         return self._result(frame, started, notes, state_lost)
+
+    def paused_timeout(self) -> AbstractContextManager[None]:
+        """While inside, the running cell's timeout does not run (a call waiting for a human's approval); the
+        time left is restored on leaving. Outside a cell, or nested, it does nothing more."""
+        clock = self._cell_clock
+        return clock.paused() if clock is not None else contextlib.nullcontext()
 
     def _failure(self, kind: str, message: str, started: float, notes: list[str], lost: bool) -> ExecutionResult:
         self._cells += 1

@@ -1,0 +1,151 @@
+"""Executions that pause for a human's approval and resume by key (core of the frameworks' human-in-the-loop)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mcpexec import CodeExecutor
+from mcpexec.approvals import ApprovalNeeded, Decision, parse_decision
+from mcpexec.errors import UsageError
+from mcpexec.execution import ExecutionResult
+from mcpexec.policy import Policy
+from tests.test_policy import CREATE, crm_executor
+
+pytestmark = pytest.mark.anyio
+
+TWO_DELETES = (
+    CREATE + "from mcpexec.errors import PolicyDenied\n"
+    "a = await create_contact(name='Ada', email='ada@example.com')\n"
+    "b = await create_contact(name='Bob', email='bob@example.com')\n"
+    "print('deleted', await delete_contact(contact_id=a['id']))\n"
+    "try:\n"
+    "    await delete_contact(contact_id=b['id'])\n"
+    "except PolicyDenied as e:\n"
+    "    print('refused:', e.reason)\n"
+    "print(sorted(c['name'] for c in await list_contacts()))\n"
+)
+
+
+def deletes(ex: CodeExecutor) -> int:
+    stats = ex.hub.stats().get("crm", {}).get("delete_contact")
+    return 0 if stats is None else stats.calls
+
+
+async def test_a_paused_execution_continues_by_key_and_never_calls_a_tool_twice(tmp_path: Path) -> None:
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+        gate = ex.approvals
+        first = await gate.run("call-1", TWO_DELETES)
+        assert isinstance(first, ApprovalNeeded)
+        assert (first.key, first.index, first.request.tool, dict(first.request.arguments)) == (
+            "call-1",
+            0,
+            "delete_contact",
+            {"contact_id": 1},
+        )
+        payload = first.to_json()
+        assert payload["type"] == "mcpexec.approval"
+        assert payload["reason"] == "the tool is marked destructive"
+        # the framework runs the tool again from the start: the same key continues, nothing runs twice
+        again = await gate.run("call-1", TWO_DELETES)
+        assert again == first
+        assert gate.pending() == ("call-1",)
+        assert deletes(ex) == 0
+        second = await gate.answer("call-1", 0, True)
+        assert isinstance(second, ApprovalNeeded)
+        assert (second.index, dict(second.request.arguments)) == (1, {"contact_id": 2})
+        assert deletes(ex) == 1
+        assert await gate.answer("call-1", 0, False) == second  # an answered approval keeps its first answer
+        result = await gate.answer("call-1", 1, {"approved": False, "reason": "keep Bob"})
+        assert isinstance(result, ExecutionResult)
+        assert result.ok, result.to_text()
+        assert result.stdout == (
+            "deleted True\nrefused: crm.delete_contact was rejected by the reviewer: keep Bob\n['Bob']\n"
+        )
+        assert [c.decision for c in result.tool_calls if c.tool == "delete_contact"] == ["approved", "denied"]
+        assert deletes(ex) == 1
+        assert gate.pending() == ()
+        with pytest.raises(UsageError, match="no execution 'call-1'"):
+            await gate.answer("call-1", 1, True)
+        # the session goes on: the paused cell's variables are there
+        assert (await ex.execute("a['name'], b['name']")).value == "('Ada', 'Bob')"
+
+
+async def test_waiting_for_a_human_does_not_count_against_the_cell_timeout(tmp_path: Path) -> None:
+    async with crm_executor(tmp_path, policy=Policy(approval="always"), cell_timeout=1.0) as ex:
+        step = await ex.approvals.run("slow-human", CREATE + "len(await list_contacts())")
+        assert isinstance(step, ApprovalNeeded)
+        await anyio.sleep(1.5)
+        result = await ex.approvals.answer("slow-human", 0, "approve")
+        assert isinstance(result, ExecutionResult)
+        assert result.ok, result.to_text()
+        assert result.value == "0"
+        # the clock still runs outside the wait
+        slow = await ex.approvals.run("slow-code", "import time\ntime.sleep(3)")
+        assert isinstance(slow, ExecutionResult)
+        assert slow.error is not None
+        assert slow.error.type == "ExecutionTimeout"
+
+
+async def test_other_executions_are_refused_while_one_waits_and_discard_rejects(tmp_path: Path) -> None:
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+        step = await ex.approvals.run("k", TWO_DELETES)
+        assert isinstance(step, ApprovalNeeded)
+        with pytest.raises(UsageError, match="paused, waiting for a human"):
+            await ex.execute("1 + 1")
+        with pytest.raises(UsageError, match="already running other code"):
+            await ex.approvals.run("k", "print('different')")
+        other = ex.approvals.run("other-key", "1 + 1")
+        with pytest.raises(UsageError, match="paused, waiting for a human"):
+            await other
+        result = await ex.approvals.discard("k", "the user left")
+        assert result is not None
+        assert result.error is not None
+        assert result.error.type == "PolicyDenied"
+        assert "rejected by the reviewer: the user left" in result.error.message
+        assert deletes(ex) == 0
+        assert ex.approvals.pending() == ()
+        assert (await ex.execute("1 + 1")).value == "2"
+
+
+def test_the_sync_gate_works_from_threads(tmp_path: Path) -> None:
+    with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+        steps: list[ExecutionResult | ApprovalNeeded] = []
+        worker = threading.Thread(target=lambda: steps.append(ex.approvals.run_sync("t", TWO_DELETES)))
+        worker.start()
+        worker.join(30)
+        assert isinstance(steps[0], ApprovalNeeded)
+        assert isinstance(ex.approvals.answer_sync("t", 0, True), ApprovalNeeded)
+        result = ex.approvals.answer_sync("t", 1, {"type": "reject", "message": "no"})
+        assert isinstance(result, ExecutionResult)
+        assert "rejected by the reviewer: no" in result.stdout
+
+
+async def test_closing_the_executor_stops_a_paused_execution(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with anyio.fail_after(30):
+        async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+            step = await ex.approvals.run("left-behind", TWO_DELETES)
+            assert isinstance(step, ApprovalNeeded)
+    assert time.monotonic() - started < 30
+    assert deletes(ex) == 0
+
+
+def test_answers_are_parsed_strictly() -> None:
+    assert parse_decision(True) == Decision(True)
+    assert parse_decision("Approve") == Decision(True)
+    assert parse_decision("no") == Decision(False)
+    assert parse_decision({"approved": False, "reason": "r"}) == Decision(False, "r")
+    assert parse_decision({"type": "reject", "message": "m"}) == Decision(False, "m")
+    assert parse_decision({"type": "accept"}) == Decision(True)
+    for unclear in (None, 1, "maybe", {"approved": "yes"}, {}, ["approve"]):
+        with pytest.raises(UsageError, match="not an approval answer"):
+            parse_decision(unclear)
+    with pytest.raises(UsageError, match="editing the arguments"):
+        parse_decision({"type": "edit", "args": {}})
+    with pytest.raises(UsageError, match="reason must be a string"):
+        parse_decision({"approved": True, "reason": 3})
