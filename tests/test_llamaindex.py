@@ -7,14 +7,22 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from llama_index.core.agent.workflow import FunctionAgent
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
-from llama_index.tools.mcpexec import MCPExecToolSpec, MCPToolRetriever, code_execute_fn
-from mcpexec import CodeExecutor
+from llama_index.tools.mcpexec import (
+    ApprovalRequired,
+    ApprovalResponse,
+    MCPExecToolSpec,
+    MCPToolRetriever,
+    code_execute_fn,
+)
+from mcpexec import CodeExecutor, UsageError
 from mcpexec.demo_servers import default_servers
+from mcpexec.policy import Policy
 from tests.conftest import testserver_config
 from tests.test_executor import reachable
 
@@ -132,3 +140,88 @@ async def test_a_react_agent_runs_code_through_the_tool_spec(ex: CodeExecutor) -
     assert "42" in str(result)
     assert [call.tool_output.content for call in result.tool_calls] == ["42.0\n[1 tool call: test.add]"]
     assert ex.stats.tools["test.add"].calls == 1
+
+
+DELETE_TWO = (
+    "from servers.crm import create_contact, delete_contact, list_contacts\n"
+    "from mcpexec.errors import PolicyDenied\n"
+    "a = await create_contact(name='Ada', email='ada@example.com')\n"
+    "b = await create_contact(name='Bob', email='bob@example.com')\n"
+    "print('deleted Ada:', await delete_contact(contact_id=a['id']))\n"
+    "try:\n"
+    "    await delete_contact(contact_id=b['id'])\n"
+    "except PolicyDenied as e:\n"
+    "    print('refused:', e.reason)\n"
+    "print(sorted(c['name'] for c in await list_contacts()))\n"
+)
+
+
+@third_party_deprecations
+async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_without_rerunning(tmp_path: Path) -> None:
+    servers = default_servers()
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    llm = MockFunctionCallingLLM(
+        response_generator=_scripted(
+            [
+                _call("execute_code", {"code": DELETE_TWO}, "call-9"),
+                ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text="Ada is gone, Bob stays.")]),
+            ]
+        )
+    )
+    policy = Policy(approval="destructive")
+    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as executor:
+        agent = FunctionAgent(tools=MCPExecToolSpec(executor, approvals="event").to_tool_list(), llm=llm)
+        handler = agent.run(user_msg="remove Ada and Bob")
+        asked: list[ApprovalRequired] = []
+        with anyio.fail_after(60):
+            async for event in handler.stream_events():
+                if isinstance(event, ApprovalRequired):
+                    asked.append(event)
+                    approved = event.arguments["contact_id"] == 1
+                    assert handler.ctx is not None
+                    handler.ctx.send_event(
+                        ApprovalResponse(key=event.key, index=event.index, approved=approved, reason="keep Bob")
+                    )
+            result = await handler
+        calls = executor.hub.stats()["crm"]
+        assert (calls["create_contact"].calls, calls["delete_contact"].calls) == (2, 1)  # nothing ran twice
+        assert executor.approvals.pending() == ()
+    assert [(e.key, e.index, e.tool, e.arguments) for e in asked] == [
+        ("call-9", 0, "delete_contact", {"contact_id": 1}),
+        ("call-9", 1, "delete_contact", {"contact_id": 2}),
+    ]
+    assert asked[0].reason == "the tool is marked destructive"
+    assert str(result) == "Ada is gone, Bob stays."
+    [output] = [call.tool_output.content for call in result.tool_calls]
+    assert output.startswith(
+        "deleted Ada: True\nrefused: crm.delete_contact was rejected by the reviewer: keep Bob\n['Bob']\n"
+    )
+    assert [c["name"] for c in json.loads((tmp_path / "crm.json").read_text())] == ["Bob"]
+
+
+@third_party_deprecations
+async def test_an_unanswered_approval_rejects_the_call_once_the_wait_times_out(tmp_path: Path) -> None:
+    servers = default_servers()
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    llm = MockFunctionCallingLLM(
+        response_generator=_scripted(
+            [
+                _call("execute_code", {"code": DELETE_TWO}, "call-1"),
+                ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text="Nobody answered.")]),
+            ]
+        )
+    )
+    policy = Policy(approval="destructive")
+    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as executor:
+        spec = MCPExecToolSpec(executor, approvals="event", approval_timeout=0.5)
+        with anyio.fail_after(60):
+            result = await FunctionAgent(tools=spec.to_tool_list(), llm=llm).run(user_msg="remove them")
+        assert executor.approvals.pending() == ()
+        assert "delete_contact" not in executor.hub.stats()["crm"]
+    [output] = [call.tool_output.content for call in result.tool_calls]
+    assert "PolicyDenied: crm.delete_contact was rejected by the reviewer: no answer within 0.5 s" in output
+
+
+def test_approval_modes_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="approvals must be 'policy' or 'event'"):
+        MCPExecToolSpec(None, approvals="interrupt")  # type: ignore[arg-type]

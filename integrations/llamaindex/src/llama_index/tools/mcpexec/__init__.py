@@ -9,6 +9,12 @@ async with CodeExecutor.from_config("mcp.json") as ex:
 ```
 """
 
-from llama_index.tools.mcpexec.base import MCPExecToolSpec, MCPToolRetriever, code_execute_fn
+from llama_index.tools.mcpexec.base import (
+    ApprovalRequired,
+    ApprovalResponse,
+    MCPExecToolSpec,
+    MCPToolRetriever,
+    code_execute_fn,
+)
 
-__all__ = ["MCPExecToolSpec", "MCPToolRetriever", "code_execute_fn"]
+__all__ = ["ApprovalRequired", "ApprovalResponse", "MCPExecToolSpec", "MCPToolRetriever", "code_execute_fn"]
