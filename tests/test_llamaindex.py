@@ -225,3 +225,39 @@ async def test_an_unanswered_approval_rejects_the_call_once_the_wait_times_out(t
 def test_approval_modes_are_checked(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="approvals must be 'policy' or 'event'"):
         MCPExecToolSpec(None, approvals="interrupt")  # type: ignore[arg-type]
+
+
+@third_party_deprecations
+async def test_a_codeact_agent_runs_its_code_in_the_sandbox_session(ex: CodeExecutor) -> None:
+    from llama_index.core.agent.workflow import CodeActAgent
+
+    replies = [
+        "I will look at the pending orders.\n<execute>\nfrom servers.sheets import get_sheet\n"
+        "rows = await get_sheet(sheet_id='orders-sample', status='pending')\nprint(len(rows), 'pending')\n</execute>",
+        "Now the first customer, from the same session.\n<execute>\nprint(rows[0]['customer'])\n</execute>",
+        "There are pending orders; the first is from the customer printed above.",
+    ]
+    llm_calls: list[int] = []
+
+    def respond(messages: Sequence[ChatMessage], **kwargs: Any) -> ChatMessage:
+        llm_calls.append(len(messages))
+        # past the script: a plain answer, so the agent stops instead of looping
+        text = replies[len(llm_calls) - 1] if len(llm_calls) <= len(replies) else "Done."
+        return ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text=text)])
+
+    agent = CodeActAgent(
+        code_execute_fn=code_execute_fn(ex), llm=MockFunctionCallingLLM(response_generator=respond), streaming=False
+    )
+    with anyio.fail_after(60):
+        result = await agent.run(user_msg="how many orders are pending, and who ordered first?")
+    assert len(llm_calls) == 3
+    assert str(result) == replies[2]
+    outputs = [str(call.tool_output.content) for call in result.tool_calls]
+    expected = await ex.execute(
+        "from servers.sheets import get_sheet\n"
+        "r = await get_sheet(sheet_id='orders-sample', status='pending')\nprint(len(r), r[0]['customer'])"
+    )
+    count, first = expected.stdout.split(maxsplit=1)
+    assert f"{count} pending" in outputs[0]
+    assert first.strip() in outputs[1]
+    assert ex.stats.tools["sheets.get_sheet"].calls == 2
