@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import select
 import socket
 import sys
 import threading
@@ -23,7 +25,7 @@ from typing import Any
 
 from ._frames import MAX_FRAME_BYTES, FrameError, decode, encode
 
-__all__ = ["ChannelClosed", "GuestChannel"]
+__all__ = ["ChannelClosed", "GuestChannel", "PipeEnds"]
 
 _CHUNK = 1 << 16
 _LOOP = -1  # the reader role held by the event loop's callback (thread ids are never negative)
@@ -33,12 +35,41 @@ class ChannelClosed(ConnectionError):
     """The host closed the channel (the session is ending)."""
 
 
-class GuestChannel:
-    """Frames to and from the host over ``sock`` (a blocking socket); start with :meth:`start` from inside the
-    event loop."""
+class PipeEnds:
+    """The channel over two pipe file descriptors (E2B: the guest's original stdin and stdout), with the socket
+    calls the channel uses."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, read_fd: int, write_fd: int) -> None:
+        self._read_fd = read_fd
+        self._write_fd = write_fd
+
+    def fileno(self) -> int:
+        return self._read_fd
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        if flags & socket.MSG_DONTWAIT and not select.select([self._read_fd], [], [], 0)[0]:
+            raise BlockingIOError
+        return os.read(self._read_fd, size)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._write_fd, view) :]
+
+    def close(self) -> None:
+        for fd in (self._read_fd, self._write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class GuestChannel:
+    """Frames to and from the host over ``sock`` (a blocking socket, or :class:`PipeEnds`); start with
+    :meth:`start` from inside the event loop. ``ascii_only``: escape non-ASCII in frames sent (for hosts that
+    decode the channel's text chunk by chunk)."""
+
+    def __init__(self, sock: socket.socket | PipeEnds, *, ascii_only: bool = False) -> None:
         self._sock = sock
+        self._ascii_only = ascii_only
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._pending: dict[int, Callable[[dict[str, Any] | None], None]] = {}
@@ -58,7 +89,7 @@ class GuestChannel:
         self._watch()
 
     def send(self, frame: dict[str, Any]) -> None:
-        data = encode(frame)
+        data = encode(frame, ascii_only=self._ascii_only)
         with self._send_lock:
             self._sock.sendall(data)
 

@@ -2,7 +2,8 @@
 
 Guest → host: ``ready``, ``exec_result``, ``tool_call`` (``server``, ``tool``, ``arguments``), ``search``.
 Host → guest: ``exec`` (``code``), ``tool_result`` (``ok`` and ``result`` | ``error``), ``search_result``.
-Frames travel on a private channel (a socket the guest inherits), never on the guest's stdout.
+Frames travel on a private channel — a socket the guest inherits, or (E2B) the guest's original stdin/stdout,
+which it takes over before any user code runs — never mixed with what user code prints.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ MAX_FRAME_BYTES = 256 * 1024 * 1024
 """The largest frame either side accepts (a tool result of a few hundred MB is a bug, not data)."""
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_ascii_encoder = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
 class FrameError(ValueError):
     """A frame is not a JSON object with a string ``type``, or is too large."""
 
 
-def encode(frame: dict[str, Any]) -> bytes:
-    """One frame as a line of UTF-8 JSON. Raises ``ValueError``/``TypeError`` for data JSON cannot carry."""
-    data = (_encoder.encode(frame) + "\n").encode("utf-8", "surrogatepass")
+def encode(frame: dict[str, Any], *, ascii_only: bool = False) -> bytes:
+    """One frame as a line of UTF-8 JSON (``ascii_only``: non-ASCII escaped, for channels that decode text in
+    chunks). Raises ``ValueError``/``TypeError`` for data JSON cannot carry."""
+    encoder = _ascii_encoder if ascii_only else _encoder
+    data = (encoder.encode(frame) + "\n").encode("utf-8", "surrogatepass")
     if len(data) > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {len(data)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")
     return data

@@ -8,6 +8,7 @@ channel; the cell's stdout/stderr are captured by :mod:`._output` and returned i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -20,12 +21,12 @@ from typing import Any, cast
 
 from . import set_searcher, set_skill_host, set_tool_caller
 from ._cell import CellRunner
-from ._channel import ChannelClosed, GuestChannel
+from ._channel import ChannelClosed, GuestChannel, PipeEnds
 from ._frames import remote_error
 from ._output import OutputRedirect
 from ._skills import forget_module, verify_skill
 
-__all__ = ["DEFAULT_OPTIONS", "main"]
+__all__ = ["DEFAULT_OPTIONS", "main", "main_stdio"]
 
 DEFAULT_OPTIONS: dict[str, Any] = {"max_stdout_chars": 20_000, "max_stderr_chars": 8_000, "output_dir": ".mcpexec"}
 
@@ -141,18 +142,39 @@ async def _serve(channel: GuestChannel, output: OutputRedirect) -> None:
 
 def main(fd: int, options_json: str = "{}") -> None:
     """Serve the host on the socket ``fd`` until it closes the channel."""
+    sock = socket.socket(fileno=fd)
+    try:
+        _serve_channel(GuestChannel(sock), options_json)
+    finally:
+        sock.close()
+
+
+def main_stdio(options_json: str = "{}") -> None:
+    """Serve the host on this process's stdin and stdout (E2B) until it closes stdin.
+
+    The channel takes the original descriptors over before any user code runs: stdin then reads ``/dev/null``
+    and fd 1/2 are captured like everywhere else, so nothing user code writes can reach the channel. The guest
+    leads a process group of its own, so the host can stop it with everything it started."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    ends = PipeEnds(os.dup(0), os.dup(1))  # os.dup: not inherited by subprocesses
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    try:
+        _serve_channel(GuestChannel(ends, ascii_only=True), options_json)
+    finally:
+        ends.close()
+
+
+def _serve_channel(channel: GuestChannel, options_json: str) -> None:
     options = {**DEFAULT_OPTIONS, **json.loads(options_json)}
     if hasattr(signal, "SIGXFSZ"):  # past the file-size limit a write fails with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     os.environ.setdefault("HOME", os.getcwd())
-    sock = socket.socket(fileno=fd)
     output = OutputRedirect(
         int(options["max_stdout_chars"]),
         int(options["max_stderr_chars"]),
         f"{options['output_dir']}/output",
     )
-    channel = GuestChannel(sock)
-    try:
-        asyncio.run(_serve(channel, output))
-    finally:
-        sock.close()
+    asyncio.run(_serve(channel, output))

@@ -14,7 +14,7 @@ import mcpexec.runtime
 from mcpexec.catalog import Catalog
 from mcpexec.codegen import render_package
 
-__all__ = ["GUEST_MODULES", "bootstrap", "guest_lib_files", "sync_guest_lib"]
+__all__ = ["GUEST_MODULES", "bootstrap", "bootstrap_stdio", "guest_lib_files", "sync_guest_lib"]
 
 _PACKAGE_DIR = Path(mcpexec.runtime.__file__).resolve().parent.parent
 GUEST_MODULES = ("errors.py", "results.py")
@@ -73,4 +73,14 @@ def bootstrap(lib: str, fd: int, options: Mapping[str, Any]) -> str:
         "apply_from_environ()\n"
         "from mcpexec.runtime._guest import main\n"
         f"main({fd}, {json.dumps(dict(options))!r})\n"
+    )
+
+
+def bootstrap_stdio(lib: str, options: Mapping[str, Any]) -> str:
+    """The ``python -I -S -c`` program that starts a guest speaking the protocol on its stdin/stdout (E2B, where
+    the sandbox itself is the isolation)."""
+    return (
+        f"import sys; sys.path[:0] = [{lib!r}]\n"
+        "from mcpexec.runtime._guest import main_stdio\n"
+        f"main_stdio({json.dumps(dict(options))!r})\n"
     )

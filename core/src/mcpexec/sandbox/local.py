@@ -16,21 +16,19 @@ import subprocess
 import tempfile
 import time
 from collections import deque
-from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 import anyio
 import anyio.abc
 from anyio.abc import UNIXSocketStream
 
 from mcpexec.errors import SandboxCrashed, SandboxError, UsageError
-from mcpexec.execution import ExecutionError, ExecutionResult
-from mcpexec.sandbox._clock import CellClock
 from mcpexec.sandbox._connection import GuestConnection, GuestRequests
 from mcpexec.sandbox._launch import IsolationReport, Launch, LaunchSpec, Limits, build_launch, kill_tree
 from mcpexec.sandbox._lib import bootstrap
+from mcpexec.sandbox._session import SessionSandbox
 from mcpexec.sandbox._workspace import Workspace
 
 __all__ = ["LocalSandbox"]
@@ -52,6 +50,10 @@ class _Guest:
         self.started = time.perf_counter()
         self.killed_for: str | None = None
 
+    async def wait_exited(self, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            await self.process.wait()
+
     def tail(self) -> str:
         text = b"".join(self.output_tail)[-_TAIL_BYTES:].decode("utf-8", "replace").strip()
         return f"\n--- sandbox process output (tail) ---\n{text}" if text else ""
@@ -70,7 +72,7 @@ class _Guest:
         return f"exited with status {code}"
 
 
-class LocalSandbox:
+class LocalSandbox(SessionSandbox[_Guest]):
     """A sandbox session on this machine. Use ``async with LocalSandbox(...) as sandbox`` after :meth:`bind`.
 
     ``workspace``: a directory to keep across sessions (default: a temporary one removed on close).
@@ -107,18 +109,14 @@ class LocalSandbox:
         self._options = {"max_stdout_chars": max_stdout_chars, "max_stderr_chars": max_stderr_chars}
         self._use_spare = spare
         self._start_timeout = start_timeout
+        super().__init__()
         self._lib_dir: Path | None = None
         self._handler: GuestRequests | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._guest: _Guest | None = None
-        self._cell_clock: CellClock | None = None
         self._spare: _Guest | None = None
         self._spare_ready: anyio.Event | None = None
-        self._lost_reason: str | None = None
         self._temp_dir: Path | None = None
         self._workspace: Workspace | None = None
         self._isolation: IsolationReport | None = None
-        self._cells = 0
 
     # -- set-up ------------------------------------------------------------------------------------------------
 
@@ -298,97 +296,3 @@ class LocalSandbox:
             guest = await self._start_guest()
         self._schedule_spare()
         return guest
-
-    async def restart(self) -> None:
-        """End the current session (variables and imports are lost, workspace files are kept) and start afresh."""
-        if self._task_group is None:
-            raise SandboxError("the sandbox is not open; use it inside 'async with'")
-        if self._guest is not None:
-            await self._kill(self._guest, "the session was restarted")
-        self._guest = await self._take_guest()
-        self._lost_reason = None
-
-    # -- running cells -----------------------------------------------------------------------------------------
-
-    async def run(self, code: str, *, timeout: float = 60.0) -> ExecutionResult:
-        """Run one cell in the current session (starting a fresh one if the last ended)."""
-        if self._task_group is None:
-            raise SandboxError("the sandbox is not open; use it inside 'async with'")
-        if not isinstance(code, str):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise UsageError(f"code must be a str, not {type(code).__name__}")
-        if not timeout > 0:
-            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        notes: list[str] = []
-        state_lost = False
-        if self._guest is None or self._guest.connection.closed:
-            state_lost = True
-            reason = self._lost_reason or "the previous sandbox session ended"
-            notes.append(f"new sandbox session: {reason}; variables and imports from earlier cells are gone")
-            self._guest = await self._take_guest()
-            self._lost_reason = None
-        guest = self._guest
-        started = time.perf_counter()
-        frame: dict[str, Any] = {}
-        try:
-            with anyio.move_on_after(timeout) as scope:
-                self._cell_clock = CellClock(scope)
-                try:
-                    frame = await guest.connection.execute(code)
-                finally:
-                    self._cell_clock = None
-        except SandboxCrashed:
-            with anyio.move_on_after(1.0):
-                await guest.process.wait()
-            why = guest.killed_for or f"the sandbox process {guest.exit_description()}"
-            await self._kill(guest, why)
-            self._lost_reason = f"the previous cell crashed it ({why})"
-            message = f"{why} while running the cell; the session's state is lost{guest.tail()}"
-            return self._failure("SandboxCrashed", message, started, notes, state_lost)
-        except BaseException:
-            await self._kill(guest, "the cell was cancelled")
-            self._lost_reason = "the previous cell was cancelled"
-            raise
-        if scope.cancelled_caught:
-            await self._kill(guest, f"the cell ran past its {timeout:g} s timeout")
-            self._lost_reason = f"the previous cell ran past its {timeout:g} s timeout and was stopped"
-            message = (
-                f"the cell ran past its {timeout:g} s timeout and was stopped with every process it started; "
-                "the session's variables and imports are lost (workspace files are kept)"
-            )
-            return self._failure("ExecutionTimeout", message, started, notes, state_lost)
-        return self._result(frame, started, notes, state_lost)
-
-    def paused_timeout(self) -> AbstractContextManager[None]:
-        """While inside, the running cell's timeout does not run (a call waiting for a human's approval); the
-        time left is restored on leaving. Outside a cell, or nested, it does nothing more."""
-        clock = self._cell_clock
-        return clock.paused() if clock is not None else contextlib.nullcontext()
-
-    def _failure(self, kind: str, message: str, started: float, notes: list[str], lost: bool) -> ExecutionResult:
-        self._cells += 1
-        return ExecutionResult(
-            error=ExecutionError(kind, message),
-            duration_s=time.perf_counter() - started,
-            state_lost=lost,
-            cell=self._cells,
-            notes=tuple(notes),
-        )
-
-    def _result(self, frame: dict[str, Any], started: float, notes: list[str], lost: bool) -> ExecutionResult:
-        self._cells += 1
-        error = frame.get("error")
-        saved = tuple(str(frame[k]) for k in ("stdout_saved_to", "stderr_saved_to") if isinstance(frame.get(k), str))
-        value = frame.get("value")
-        return ExecutionResult(
-            stdout=str(frame.get("stdout") or ""),
-            stderr=str(frame.get("stderr") or ""),
-            value=value if isinstance(value, str) else None,
-            error=ExecutionError.from_json(error) if isinstance(error, dict) else None,  # pyright: ignore[reportUnknownArgumentType]
-            duration_s=time.perf_counter() - started,
-            stdout_truncated=frame.get("stdout_truncated") is True,
-            stderr_truncated=frame.get("stderr_truncated") is True,
-            saved_output=saved,
-            state_lost=lost,
-            cell=self._cells,
-            notes=tuple(notes),
-        )

@@ -1,0 +1,160 @@
+"""What every sandbox backend shares: running a cell in the current guest session, its timeout (paused while a
+human approves a call), and what happens when a guest dies or runs too long — the session ends, the next cell
+starts a fresh one and its result says plainly that the state was lost."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import anyio.abc
+
+from mcpexec.errors import SandboxCrashed, SandboxError, UsageError
+from mcpexec.execution import ExecutionError, ExecutionResult
+from mcpexec.sandbox._clock import CellClock
+from mcpexec.sandbox._connection import GuestConnection
+
+__all__ = ["Guest", "SessionSandbox"]
+
+
+class Guest(Protocol):
+    """One guest process of a backend, with its protocol connection."""
+
+    connection: GuestConnection
+    killed_for: str | None
+
+    def tail(self) -> str:
+        """The end of what the process wrote outside the protocol (for error messages), or ``""``."""
+        ...
+
+    def exit_description(self) -> str:
+        """How the process ended (``"exited with status 1"``, ...)."""
+        ...
+
+    async def wait_exited(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the process to end."""
+        ...
+
+
+G = TypeVar("G", bound=Guest)
+
+
+class SessionSandbox(ABC, Generic[G]):
+    """The cell-running half of a sandbox; a backend starts, keeps and kills its guests (of type ``G``)."""
+
+    def __init__(self) -> None:
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._guest: G | None = None
+        self._cell_clock: CellClock | None = None
+        self._lost_reason: str | None = None
+        self._cells = 0
+
+    @abstractmethod
+    async def _take_guest(self) -> G:
+        """A ready guest for a new session."""
+
+    @abstractmethod
+    async def _kill(self, guest: G, reason: str) -> None:
+        """Stop ``guest`` and everything it started (shielded from cancellation)."""
+
+    def _cell_activity(self) -> AbstractContextManager[None]:
+        """Entered around each cell (E2B keeps its sandbox alive while a cell runs)."""
+        return contextlib.nullcontext()
+
+    def _require_open(self) -> anyio.abc.TaskGroup:
+        if self._task_group is None:
+            raise SandboxError("the sandbox is not open; use it inside 'async with'")
+        return self._task_group
+
+    async def restart(self) -> None:
+        """End the current session (variables and imports are lost, workspace files are kept) and start afresh."""
+        self._require_open()
+        if self._guest is not None:
+            await self._kill(self._guest, "the session was restarted")
+        self._guest = await self._take_guest()
+        self._lost_reason = None
+
+    def paused_timeout(self) -> AbstractContextManager[None]:
+        """While inside, the running cell's timeout does not run (a call waiting for a human's approval); the
+        time left is restored on leaving. Outside a cell, or nested, it does nothing more."""
+        clock = self._cell_clock
+        return clock.paused() if clock is not None else contextlib.nullcontext()
+
+    async def run(self, code: str, *, timeout: float = 60.0) -> ExecutionResult:
+        """Run one cell in the current session (starting a fresh one if the last ended)."""
+        self._require_open()
+        if not isinstance(code, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise UsageError(f"code must be a str, not {type(code).__name__}")
+        if not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        notes: list[str] = []
+        state_lost = False
+        if self._guest is None or self._guest.connection.closed:
+            state_lost = True
+            reason = self._lost_reason or "the previous sandbox session ended"
+            notes.append(f"new sandbox session: {reason}; variables and imports from earlier cells are gone")
+            self._guest = await self._take_guest()
+            self._lost_reason = None
+        guest = self._guest
+        started = time.perf_counter()
+        frame: dict[str, Any] = {}
+        try:
+            with self._cell_activity(), anyio.move_on_after(timeout) as scope:
+                self._cell_clock = CellClock(scope)
+                try:
+                    frame = await guest.connection.execute(code)
+                finally:
+                    self._cell_clock = None
+        except SandboxCrashed:
+            await guest.wait_exited(1.0)
+            why = guest.killed_for or f"the sandbox process {guest.exit_description()}"
+            await self._kill(guest, why)
+            self._lost_reason = f"the previous cell crashed it ({why})"
+            message = f"{why} while running the cell; the session's state is lost{guest.tail()}"
+            return self._failure("SandboxCrashed", message, started, notes, state_lost)
+        except BaseException:
+            await self._kill(guest, "the cell was cancelled")
+            self._lost_reason = "the previous cell was cancelled"
+            raise
+        if scope.cancelled_caught:
+            await self._kill(guest, f"the cell ran past its {timeout:g} s timeout")
+            self._lost_reason = f"the previous cell ran past its {timeout:g} s timeout and was stopped"
+            message = (
+                f"the cell ran past its {timeout:g} s timeout and was stopped with every process it started; "
+                "the session's variables and imports are lost (workspace files are kept)"
+            )
+            return self._failure("ExecutionTimeout", message, started, notes, state_lost)
+        return self._result(frame, started, notes, state_lost)
+
+    def _failure(self, kind: str, message: str, started: float, notes: list[str], lost: bool) -> ExecutionResult:
+        self._cells += 1
+        return ExecutionResult(
+            error=ExecutionError(kind, message),
+            duration_s=time.perf_counter() - started,
+            state_lost=lost,
+            cell=self._cells,
+            notes=tuple(notes),
+        )
+
+    def _result(self, frame: dict[str, Any], started: float, notes: list[str], lost: bool) -> ExecutionResult:
+        self._cells += 1
+        error = frame.get("error")
+        saved = tuple(str(frame[k]) for k in ("stdout_saved_to", "stderr_saved_to") if isinstance(frame.get(k), str))
+        value = frame.get("value")
+        return ExecutionResult(
+            stdout=str(frame.get("stdout") or ""),
+            stderr=str(frame.get("stderr") or ""),
+            value=value if isinstance(value, str) else None,
+            error=ExecutionError.from_json(error) if isinstance(error, dict) else None,  # pyright: ignore[reportUnknownArgumentType]
+            duration_s=time.perf_counter() - started,
+            stdout_truncated=frame.get("stdout_truncated") is True,
+            stderr_truncated=frame.get("stderr_truncated") is True,
+            saved_output=saved,
+            state_lost=lost,
+            cell=self._cells,
+            notes=tuple(notes),
+        )
