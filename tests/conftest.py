@@ -7,12 +7,14 @@ grandchildren that outlive their parent are re-parented to us and are caught too
 from __future__ import annotations
 
 import ctypes
+import inspect
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -205,3 +207,45 @@ def run_subprocess(
     return subprocess.run(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90, check=False
     )
+
+
+# ------------------------------------------------------------------------------------------- sandbox backends
+
+LIVE_E2B = bool(os.environ.get("E2B_API_KEY"))
+BACKENDS = ["local", "e2b", *(["e2b-live"] if LIVE_E2B else [])]
+"""The sandbox backends the shared behaviour suite runs on: local, E2B's SDK against mcpexec.testing's fake of
+E2B, and real E2B when ``E2B_API_KEY`` is set."""
+
+
+@pytest.fixture(scope="session")
+def fake_e2b() -> Iterator[Any]:
+    """mcpexec.testing's local fake of E2B, for the whole session (each test creates its own sandboxes)."""
+    from mcpexec.testing import FakeE2B
+
+    with FakeE2B() as fake:
+        yield fake
+
+
+def e2b_sandbox(fake: Any, **options: Any) -> Any:
+    """An E2BSandbox pointed at ``fake`` (a FakeE2B)."""
+    from mcpexec.sandbox.e2b import E2BSandbox
+
+    connection = dict(fake.sdk_kwargs())
+    api_key = connection.pop("api_key")
+    return E2BSandbox(api_key=api_key, connection=connection, **options)
+
+
+def sandbox_options(backend: str, request: pytest.FixtureRequest, workspace: Path, **options: Any) -> dict[str, Any]:
+    """CodeExecutor keyword arguments that put its sandbox on ``backend`` (see :data:`BACKENDS`)."""
+    if backend == "local":
+        return {"workspace": workspace}
+    if backend == "e2b":
+        return {"sandbox": e2b_sandbox(request.getfixturevalue("fake_e2b"), **options)}
+    from mcpexec.sandbox.e2b import E2BSandbox
+
+    return {"sandbox": E2BSandbox(**options)}
+
+
+async def maybe_await(value: Any) -> Any:
+    """Workspace methods are plain on the local sandbox and coroutines on E2B."""
+    return await value if inspect.isawaitable(value) else value

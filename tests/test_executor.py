@@ -13,7 +13,7 @@ import pytest
 from mcpexec.demo_servers import default_servers
 from mcpexec.errors import UsageError
 from mcpexec.executor import CodeExecutor
-from tests.conftest import rawserver_config, testserver_config
+from tests.conftest import BACKENDS, maybe_await, rawserver_config, sandbox_options, testserver_config
 
 pytestmark = pytest.mark.anyio
 
@@ -26,10 +26,12 @@ def reachable(path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-async def ex(tmp_path: Path) -> AsyncIterator[CodeExecutor]:
+@pytest.fixture(params=BACKENDS)
+async def ex(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CodeExecutor]:
+    """An executor on each sandbox backend: these tests are the behaviour every backend must have."""
     servers = {**default_servers(), "test": testserver_config(), "raw": rawserver_config()}
-    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", cell_timeout=20) as executor:
+    options = sandbox_options(request.param, request, reachable(tmp_path) / "ws")
+    async with CodeExecutor(servers, cell_timeout=20, **options) as executor:
         yield executor
 
 
@@ -197,7 +199,7 @@ async def test_long_output_is_capped_with_a_marker_and_saved_in_full(ex: CodeExe
     assert "characters omitted" in result.stdout
     (saved,) = result.saved_output
     assert saved in result.stdout
-    full = ex.workspace.read_text(saved)
+    full = await maybe_await(ex.workspace.read_text(saved))
     assert full.count("\n") == 20000
     assert "saved to" in result.to_text()
 
@@ -224,7 +226,7 @@ async def test_search_tools_works_inside_the_sandbox(ex: CodeExecutor) -> None:
 
 async def test_the_workspace_is_the_working_directory_and_outlives_a_restart(ex: CodeExecutor) -> None:
     await ex.start()
-    ex.workspace.write_text("input/orders.csv", "id,amount\n1,5\n2,7\n")
+    await maybe_await(ex.workspace.write_text("input/orders.csv", "id,amount\n1,5\n2,7\n"))
     code = (
         "import csv, os\n"
         "rows = list(csv.DictReader(open('input/orders.csv')))\n"
@@ -233,12 +235,12 @@ async def test_the_workspace_is_the_working_directory_and_outlives_a_restart(ex:
     )
     result = await ex.execute(code)
     assert result.value == "True", result.to_text()
-    assert ex.workspace.read_text("report.txt") == "12"
+    assert await maybe_await(ex.workspace.read_text("report.txt")) == "12"
     await ex.restart()
     after = await ex.execute("open('report.txt').read()")
     assert after.value == "'12'"
-    with pytest.raises(UsageError, match="inside the workspace"):
-        ex.workspace.read_text("../outside.txt")
+    with pytest.raises(UsageError, match="inside the workspace|stay inside it"):
+        await maybe_await(ex.workspace.read_text("../outside.txt"))
 
 
 async def test_host_environment_does_not_reach_the_sandbox(ex: CodeExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -268,7 +270,7 @@ async def test_a_timeout_kills_the_process_tree_and_the_next_cell_says_state_was
     assert after.state_lost
     assert any("timeout" in note for note in after.notes)
     assert "new sandbox session" in after.to_text()
-    sleeper = ex.workspace.read_text("sleep.pid")
+    sleeper = await maybe_await(ex.workspace.read_text("sleep.pid"))
     assert sleeper.isdigit()
     assert (await ex.execute("1")).state_lost is False
 

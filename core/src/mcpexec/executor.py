@@ -56,6 +56,7 @@ from mcpexec.tokens import count_tokens, tokenizer_name
 
 if TYPE_CHECKING:
     from mcpexec.approvals import ApprovalGate
+    from mcpexec.sandbox.e2b import E2BSandbox, E2BWorkspace
 
 __all__ = ["CodeExecutor"]
 
@@ -65,13 +66,15 @@ T = TypeVar("T")
 class CodeExecutor:
     """Runs agent code against MCP servers. Open with ``async with`` (or ``with`` for the sync API).
 
-    ``servers`` maps names to server configs (see :mod:`mcpexec.config`). ``sandbox`` is ``"local"`` or a
-    configured :class:`~mcpexec.sandbox.local.LocalSandbox`; ``workspace``, ``limits`` and ``isolation`` configure
-    the default local sandbox. ``cell_timeout`` bounds each :meth:`execute` (seconds); ``call_timeout``
-    overrides the servers' tool-call timeouts; ``validate_arguments`` checks arguments against input schemas
-    on the host; ``embedder`` adds semantic ranking to :meth:`search_tools`. ``policy`` decides which tool calls
-    the code may make (:class:`~mcpexec.policy.Policy`); ``pii=True`` (or a configured
-    :class:`~mcpexec.pii.PIITokenizer`) keeps personal data out of the sandbox and the model; ``audit`` logs every
+    ``servers`` maps names to server configs (see :mod:`mcpexec.config`). ``sandbox`` is ``"local"`` (default),
+    ``"e2b"`` (E2B's cloud, API key from ``E2B_API_KEY``) or a configured sandbox
+    (:class:`~mcpexec.sandbox.local.LocalSandbox`, :class:`~mcpexec.sandbox.e2b.E2BSandbox`); ``workspace``,
+    ``limits`` and ``isolation`` configure the default local sandbox. ``cell_timeout`` bounds each
+    :meth:`execute` (seconds); ``call_timeout`` overrides the servers' tool-call timeouts;
+    ``validate_arguments`` checks arguments against input schemas on the host; ``embedder`` adds semantic
+    ranking to :meth:`search_tools`. ``policy`` decides which tool calls the code may make
+    (:class:`~mcpexec.policy.Policy`); ``pii=True`` (or a configured :class:`~mcpexec.pii.PIITokenizer`) keeps
+    personal data out of the sandbox and the model; ``audit`` logs every
     cell and tool call (a file path, a ``logging.Logger`` or a callable). ``skills_dir`` keeps saved skills across
     sessions (default: a temporary directory that lasts as long as the executor).
     """
@@ -80,7 +83,7 @@ class CodeExecutor:
         self,
         servers: Mapping[str, ServerConfig],
         *,
-        sandbox: Literal["local"] | LocalSandbox = "local",
+        sandbox: Literal["local", "e2b"] | LocalSandbox | E2BSandbox = "local",
         workspace: str | os.PathLike[str] | None = None,
         limits: Limits | None = None,
         isolation: Literal["auto", "full", "none"] = "auto",
@@ -95,14 +98,19 @@ class CodeExecutor:
     ) -> None:
         if not cell_timeout > 0:
             raise UsageError(f"cell_timeout must be a positive number of seconds, not {cell_timeout!r}")
-        if isinstance(sandbox, str):
-            if sandbox != "local":
-                raise UsageError(f"sandbox must be 'local' or a sandbox object, not {sandbox!r}")
+        local_options = workspace is not None or limits is not None or isolation != "auto"
+        if sandbox == "local":
             sandbox = LocalSandbox(
                 workspace=None if workspace is None else Path(workspace), limits=limits, isolation=isolation
             )
-        elif workspace is not None or limits is not None or isolation != "auto":
-            raise UsageError("workspace=, limits= and isolation= configure the default sandbox; set them on yours")
+        elif local_options:
+            raise UsageError("workspace=, limits= and isolation= configure the default local sandbox only")
+        elif sandbox == "e2b":
+            from mcpexec.sandbox.e2b import E2BSandbox
+
+            sandbox = E2BSandbox()
+        elif isinstance(sandbox, str):
+            raise UsageError(f"sandbox must be 'local', 'e2b' or a sandbox object, not {sandbox!r}")
         self._hub = MCPHub(servers)
         self._sandbox = sandbox
         self.cell_timeout = cell_timeout
@@ -222,6 +230,7 @@ class CodeExecutor:
     def _sync_lib(self) -> None:
         if self._sandbox_started and self._dir is not None:
             sync_guest_lib(self._dir / "lib", self._hub.catalog, self.skills.store.guest_files())
+            self._sandbox.lib_changed()
 
     def _search(self, query: str = "", detail_level: str = "name_only", limit: int = 10, **options: Any) -> list[Any]:
         """Tools and saved skills: skills matching the query come first (``server="skills"``: only skills)."""
@@ -270,7 +279,9 @@ class CodeExecutor:
         return self._skills
 
     async def _skill_request(self, action: str, fields: dict[str, Any]) -> Any:
-        return await self.skills.handle(action, fields)
+        result = await self.skills.handle(action, fields)
+        await self._sandbox.refresh_lib()  # the guest imports a saved skill at once
+        return result
 
     async def _verify_skill(self, name: str, source: str, example: str | None) -> None:
         await self.start()
@@ -281,12 +292,13 @@ class CodeExecutor:
             raise UsageError(f"skill {name!r} failed verification in the sandbox: {result.error.message}")
 
     @property
-    def sandbox(self) -> LocalSandbox:
+    def sandbox(self) -> LocalSandbox | E2BSandbox:
         return self._sandbox
 
     @property
-    def workspace(self) -> Workspace:
-        """The session workspace (available once the sandbox has started: after :meth:`start` or a cell)."""
+    def workspace(self) -> Workspace | E2BWorkspace:
+        """The session workspace (available once the sandbox has started: after :meth:`start` or a cell); on
+        E2B its methods are coroutines (:class:`~mcpexec.sandbox.e2b.E2BWorkspace`)."""
         return self._sandbox.workspace
 
     @property

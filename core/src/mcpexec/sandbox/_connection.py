@@ -90,6 +90,8 @@ class GuestConnection:
         self._tasks: anyio.abc.TaskGroup | None = None
         self.ready_info: dict[str, Any] = {}
         self.dropped_frames = 0
+        self.failure: str | None = None
+        """Why the channel broke, when a frame could not be sent."""
 
     @property
     def closed(self) -> bool:
@@ -260,8 +262,15 @@ class GuestConnection:
         except (ValueError, TypeError) as exc:  # a result JSON cannot carry (NaN, ...)
             error = error_payload(MCPExecError(f"the result could not be sent to the sandbox: {exc}"))
             await self._send_quietly({"type": reply, "id": frame["id"], "ok": False, "error": error})
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            pass
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            await self._broken(f"an answer could not be sent to the sandbox ({exc})")
+
+    async def _broken(self, reason: str) -> None:
+        """The channel cannot carry frames any more: hang up, so the cell ends now rather than at its timeout."""
+        if self.failure is None:
+            self.failure = reason
+        with contextlib.suppress(Exception):
+            await self.close()
 
     async def _send_quietly(self, frame: dict[str, Any]) -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):

@@ -61,6 +61,13 @@ class SessionSandbox(ABC, Generic[G]):
     async def _kill(self, guest: G, reason: str) -> None:
         """Stop ``guest`` and everything it started (shielded from cancellation)."""
 
+    def lib_changed(self) -> None:
+        """The guest library changed on the host (new tools, a skill saved). A backend that mounts it has
+        nothing to do; one that copies it updates its copy before the next use (see :meth:`refresh_lib`)."""
+
+    async def refresh_lib(self) -> None:
+        """Bring the guest's copy of the library up to date now (before answering a skill save, say)."""
+
     def _cell_activity(self) -> AbstractContextManager[None]:
         """Entered around each cell (E2B keeps its sandbox alive while a cell runs)."""
         return contextlib.nullcontext()
@@ -111,7 +118,7 @@ class SessionSandbox(ABC, Generic[G]):
                     self._cell_clock = None
         except SandboxCrashed:
             await guest.wait_exited(1.0)
-            why = guest.killed_for or f"the sandbox process {guest.exit_description()}"
+            why = guest.killed_for or guest.connection.failure or f"the sandbox process {guest.exit_description()}"
             await self._kill(guest, why)
             self._lost_reason = f"the previous cell crashed it ({why})"
             message = f"{why} while running the cell; the session's state is lost{guest.tail()}"
