@@ -18,6 +18,7 @@ import anyio
 
 from mcpexec.config import stdio_server
 from mcpexec.executor import CodeExecutor
+from mcpexec.sandbox import LocalSandbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_overhead import SERVER, direct_sdk_seconds
@@ -56,11 +57,11 @@ def gather_code(calls: int) -> str:
 
 async def main() -> None:
     servers = {"test": stdio_server(sys.executable, str(SERVER))}
-    async with CodeExecutor(servers) as ex:
+    sandbox = LocalSandbox()
+    async with CodeExecutor(servers, sandbox=sandbox) as ex:
         await ex.start()
         cold: list[float] = []
         for _ in range(ROUNDS):
-            sandbox = ex.sandbox
             started = time.perf_counter()
             guest = await sandbox._start_guest()  # pyright: ignore[reportPrivateUsage]  # a fresh guest, no spare
             cold.append(time.perf_counter() - started)

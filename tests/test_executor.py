@@ -239,7 +239,7 @@ async def test_the_workspace_is_the_working_directory_and_outlives_a_restart(ex:
     await ex.restart()
     after = await ex.execute("open('report.txt').read()")
     assert after.value == "'12'"
-    with pytest.raises(UsageError, match="inside the workspace|stay inside it"):
+    with pytest.raises(UsageError, match=r"inside the workspace|stay inside it"):
         await maybe_await(ex.workspace.read_text("../outside.txt"))
 
 
