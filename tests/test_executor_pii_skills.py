@@ -13,16 +13,25 @@ from mcpexec.audit import AuditLog
 from mcpexec.demo_servers import default_servers
 from mcpexec.errors import UsageError
 from mcpexec.pii import PIITokenizer, allow_flow, deny_flow
-from tests.conftest import testserver_config
+from tests.conftest import BACKENDS, sandbox_options, testserver_config
 from tests.test_executor import reachable
 
 pytestmark = pytest.mark.anyio
 
 
-def executor(tmp_path: Path, **options: Any) -> CodeExecutor:
+@pytest.fixture(params=BACKENDS)
+def on_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Which sandbox backend the test runs on (the executor helper makes a fresh sandbox each time)."""
+    backend: str = request.param
+    return {"backend": backend, "request": request}
+
+
+def executor(tmp_path: Path, on: dict[str, Any] | None = None, **options: Any) -> CodeExecutor:
     servers = {**default_servers(), "chat": testserver_config()}
     servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
-    return CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", cell_timeout=30, **options)
+    workspace = reachable(tmp_path) / "ws"
+    placement = {"workspace": workspace} if on is None else sandbox_options(on["backend"], on["request"], workspace)
+    return CodeExecutor(servers, cell_timeout=30, **placement, **options)
 
 
 SPREADSHEET_TO_CRM = """
@@ -35,10 +44,12 @@ for row in rows:
 """
 
 
-async def test_spreadsheet_to_crm_moves_real_emails_while_the_sandbox_sees_only_tokens(tmp_path: Path) -> None:
+async def test_spreadsheet_to_crm_moves_real_emails_while_the_sandbox_sees_only_tokens(
+    tmp_path: Path, on_backend: dict[str, Any]
+) -> None:
     audit = tmp_path / "audit.jsonl"
     pii = PIITokenizer(flow_rules=[deny_flow("sheets", "*"), allow_flow("sheets", "crm")])
-    async with executor(tmp_path, pii=pii, audit=audit) as ex:
+    async with executor(tmp_path, on_backend, pii=pii, audit=audit) as ex:
         result = await ex.execute(SPREADSHEET_TO_CRM)
         assert result.ok, result.to_text()
         lines = result.stdout.splitlines()
@@ -79,9 +90,11 @@ async def check_pending_orders(sheet_id: str, minimum: float = 0.0) -> int:
 '''
 
 
-async def test_a_skill_saved_in_one_session_is_imported_and_found_in_the_next(tmp_path: Path) -> None:
+async def test_a_skill_saved_in_one_session_is_imported_and_found_in_the_next(
+    tmp_path: Path, on_backend: dict[str, Any]
+) -> None:
     skills_dir = tmp_path / "team-skills"
-    async with executor(tmp_path, skills_dir=skills_dir) as ex:
+    async with executor(tmp_path, on_backend, skills_dir=skills_dir) as ex:
         code = (
             "from mcpexec.runtime import save_skill\n"
             f"save_skill('check_pending_orders', {SKILL!r}, description='Count the pending orders of a sheet.',"
@@ -96,7 +109,7 @@ async def test_a_skill_saved_in_one_session_is_imported_and_found_in_the_next(tm
         assert same_session.ok, same_session.to_text()
         expected = same_session.value
     assert (skills_dir / "check_pending_orders" / "SKILL.md").is_file()
-    async with executor(tmp_path, skills_dir=skills_dir) as ex:
+    async with executor(tmp_path, on_backend, skills_dir=skills_dir) as ex:
         hits = ex.search_tools("how many orders are pending", "with_description", 3)
         assert hits[0]["kind"] == "skill"
         assert hits[0]["import"] == "from skills.check_pending_orders import check_pending_orders"
@@ -117,8 +130,8 @@ async def test_a_skill_saved_in_one_session_is_imported_and_found_in_the_next(tm
         assert ex.skills.list() == []
 
 
-async def test_skills_that_do_not_work_are_refused_with_the_reason(tmp_path: Path) -> None:
-    async with executor(tmp_path) as ex:
+async def test_skills_that_do_not_work_are_refused_with_the_reason(tmp_path: Path, on_backend: dict[str, Any]) -> None:
+    async with executor(tmp_path, on_backend) as ex:
         cases = {
             "def broken(:\n    pass": "does not compile",
             "import no_such_module\ndef broken(): pass": "fails on import: ModuleNotFoundError",
@@ -145,8 +158,10 @@ async def test_skills_that_do_not_work_are_refused_with_the_reason(tmp_path: Pat
         assert ex.skills.list() == []
 
 
-async def test_skills_saved_from_the_host_are_verified_in_the_sandbox_and_shared_as_archives(tmp_path: Path) -> None:
-    async with executor(tmp_path) as ex:
+async def test_skills_saved_from_the_host_are_verified_in_the_sandbox_and_shared_as_archives(
+    tmp_path: Path, on_backend: dict[str, Any]
+) -> None:
+    async with executor(tmp_path, on_backend) as ex:
         skill = await ex.skills.save(
             "double", "def double(x: int) -> int:\n    return 2 * x\n", description="Double.", example="double(2)"
         )
@@ -155,6 +170,6 @@ async def test_skills_saved_from_the_host_are_verified_in_the_sandbox_and_shared
         with pytest.raises(UsageError, match="failed verification in the sandbox"):
             await ex.skills.save("bad", "def bad():\n    return 1\n", description="Bad.", example="bad(1, 2)")
         archive = ex.skills.export(tmp_path / "skills.zip")
-    async with executor(tmp_path) as other:
+    async with executor(tmp_path, on_backend) as other:
         assert [s.name for s in other.skills.import_from(archive)] == ["double"]
         assert (await other.execute("from skills.double import double\ndouble(5)")).value == "10"

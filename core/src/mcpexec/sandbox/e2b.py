@@ -198,8 +198,8 @@ class E2BSandbox(SessionSandbox[_Guest]):
         connection: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(idle_timeout, int) or isinstance(idle_timeout, bool) or idle_timeout < 10:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise UsageError(f"idle_timeout must be an int of at least 10 seconds, not {idle_timeout!r}")
+        if not isinstance(idle_timeout, int) or isinstance(idle_timeout, bool) or idle_timeout < 5:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise UsageError(f"idle_timeout must be an int of at least 5 seconds, not {idle_timeout!r}")
         for name, value in (("max_stdout_chars", max_stdout_chars), ("max_stderr_chars", max_stderr_chars)):
             if not isinstance(value, int) or value < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise UsageError(f"{name} must be a non-negative int, not {value!r}")
@@ -364,7 +364,7 @@ class E2BSandbox(SessionSandbox[_Guest]):
             if changed:
                 entries = [{"path": f"{LIB_DIR}/{path}", "data": current[path]} for path in changed]
                 await self._sbx.files.write_files(entries)
-            for path in gone:
+            for path in _removals(gone, digests):  # a package left as an empty directory would stay importable
                 with contextlib.suppress(Exception):
                     await self._sbx.files.remove(f"{LIB_DIR}/{path}")
             self._uploaded = digests
@@ -477,3 +477,18 @@ def _library_files(root: Path) -> dict[str, bytes]:
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             files[path.relative_to(root).as_posix()] = path.read_bytes()
     return files
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _removals(gone: list[str], kept: Mapping[str, object]) -> list[str]:
+    """What to delete for the files in ``gone``: each directory left without a kept file (the outermost one),
+    and the gone files outside such directories."""
+    still_used = {parent for path in kept for parent in _parents(path)}
+    empty = {parent for path in gone for parent in _parents(path) if parent not in still_used}
+    outermost = sorted(d for d in empty if not any(p in empty for p in _parents(d + "/x")[:-1]))
+    loose = [path for path in gone if not any(p in empty for p in _parents(path))]
+    return outermost + loose
