@@ -224,6 +224,7 @@ def fake_e2b() -> Iterator[Any]:
 
     with FakeE2B() as fake:
         yield fake
+        fake.wait_until(lambda: not fake.alive(), timeout=10)  # no test left a (paid) sandbox running
 
 
 def e2b_sandbox(fake: Any, **options: Any) -> Any:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conftest import TESTSERVER, run_subprocess
 
@@ -57,3 +58,25 @@ def test_exec_says_what_is_wrong_with_its_arguments(tmp_path: Path) -> None:
     assert "cannot read" in missing.stderr
     assert "Traceback" not in missing.stderr + nothing.stderr + both.stderr
     assert not os.listdir(tmp_path)
+
+
+def test_exec_and_demo_run_on_e2b_with_one_option(tmp_path: Path, fake_e2b: Any) -> None:
+    env = {**os.environ, **fake_e2b.env()}
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"test": {"command": sys.executable, "args": [str(TESTSERVER)]}}}))
+    argv = [sys.executable, "-m", "mcpexec"]
+    inline = run_subprocess(
+        [*argv, "exec", "--config", str(config), "--sandbox", "e2b", "-e", "from servers.test import add\n"
+         "(await add(a=20, b=22))['total']"],
+        cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert (inline.returncode, inline.stdout) == (0, "Out: 42.0\n[1 tool call: test.add]\n"), inline.stderr
+    demo = run_subprocess([*argv, "demo", "--sandbox", "e2b"], cwd=tmp_path, env=env)
+    assert demo.returncode == 0, demo.stderr
+    assert demo.stdout.startswith("isolation: e2b (full)")
+    assert demo.stdout.count("ORD-") == 5
+    wrong = run_subprocess([*argv, "demo", "--sandbox", "e2b", "--isolation", "full"], cwd=tmp_path, env=env)
+    assert wrong.returncode == 2
+    assert "--isolation are for the local sandbox" in wrong.stderr
+    fake_e2b.wait_until(lambda: not fake_e2b.alive(), timeout=10)

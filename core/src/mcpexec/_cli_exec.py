@@ -40,9 +40,15 @@ def add_exec_commands(commands: Any, add_source_options: Any) -> None:
 def _add_sandbox_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--timeout", "-t", type=float, default=60.0, help="seconds the cell may run (default 60)")
     command.add_argument(
-        "--isolation", choices=("auto", "full", "none"), default="auto", help="sandbox isolation (default auto)"
+        "--sandbox",
+        choices=("local", "e2b"),
+        default="local",
+        help="where the code runs: this machine (default) or E2B's cloud (needs E2B_API_KEY and mcpexec[e2b])",
     )
-    command.add_argument("--workspace", "-w", help="a workspace directory to keep (default: a temporary one)")
+    command.add_argument(
+        "--isolation", choices=("auto", "full", "none"), default=None, help="local sandbox isolation (default auto)"
+    )
+    command.add_argument("--workspace", "-w", help="a local workspace directory to keep (default: a temporary one)")
 
 
 def _read_code(args: argparse.Namespace) -> str:
@@ -62,7 +68,11 @@ def _read_code(args: argparse.Namespace) -> str:
 
 
 def _executor(servers: dict[str, ServerConfig], args: argparse.Namespace) -> CodeExecutor:
-    isolation = cast(Literal["auto", "full", "none"], args.isolation)
+    if args.sandbox == "e2b":
+        if args.workspace is not None or args.isolation is not None:
+            raise MCPExecError("--workspace and --isolation are for the local sandbox, not --sandbox e2b")
+        return CodeExecutor(servers, sandbox="e2b", cell_timeout=args.timeout)
+    isolation = cast(Literal["auto", "full", "none"], args.isolation or "auto")
     return CodeExecutor(servers, workspace=args.workspace, isolation=isolation, cell_timeout=args.timeout)
 
 
