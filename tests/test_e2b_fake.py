@@ -335,6 +335,7 @@ def test_sync_sdk_and_blocking_waits(fake: FakeE2B) -> None:
 
 
 async def test_stop_kills_live_sandboxes() -> None:
+    threads_before = set(threading.enumerate())  # another fake (the suite's shared one) may be running
     fake = FakeE2B().start()
     try:
         with anyio.fail_after(20):
@@ -348,7 +349,7 @@ async def test_stop_kills_live_sandboxes() -> None:
     assert fake.alive() == []
     assert not any(root.exists() for root in roots)
     assert not roots[0].parent.exists()
-    assert not [t for t in threading.enumerate() if t.name == "mcpexec-fake-e2b"]
+    assert not [t for t in set(threading.enumerate()) - threads_before if t.name == "mcpexec-fake-e2b"]
     with anyio.fail_after(10), pytest.raises(SandboxException):  # the server is gone: unreachable
         await handle.wait()
     fake.stop()

@@ -22,7 +22,7 @@ from langchain_mcpexec import (
     SearchToolsTool,
     code_mode_prompt,
 )
-from mcpexec import CodeExecutor
+from mcpexec import CodeExecutor, LocalSandbox
 from mcpexec.demo_servers import default_servers
 from mcpexec.policy import Policy
 from tests.conftest import testserver_config
@@ -35,9 +35,10 @@ _EXECUTOR: dict[str, CodeExecutor] = {}
 
 @pytest.fixture(scope="module", autouse=True)
 def executor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CodeExecutor]:
-    """One sandbox session for the standard suites (started before the per-test process-leak check)."""
-    workspace = reachable(tmp_path_factory.mktemp("langchain")) / "ws"
-    with CodeExecutor({"test": testserver_config()}, workspace=workspace) as ex:
+    """One sandbox session for the standard suites (started before the per-test process-leak check; no spare
+    guest, which would start in the background during some later test)."""
+    sandbox = LocalSandbox(workspace=reachable(tmp_path_factory.mktemp("langchain")) / "ws", spare=False)
+    with CodeExecutor({"test": testserver_config()}, sandbox=sandbox) as ex:
         ex.execute_sync("1")
         _EXECUTOR["ex"] = ex
         yield ex

@@ -43,10 +43,13 @@ What differs from E2B:
 - Plain HTTP/1.1 only, so the SDK's HTTP/2 multiplexing is not exercised.
 """
 
-from mcpexec.testing._e2b_process import Chunking, ProcessRecord
-from mcpexec.testing._e2b_server import DropMode, FakeE2B, SdkKwargs
-from mcpexec.testing._e2b_spawn import Isolation
-from mcpexec.testing._e2b_state import KillReason, SandboxRecord
+try:
+    from mcpexec.testing._e2b_process import Chunking, ProcessRecord
+    from mcpexec.testing._e2b_server import DropMode, FakeE2B, SdkKwargs
+    from mcpexec.testing._e2b_spawn import Isolation
+    from mcpexec.testing._e2b_state import KillReason, SandboxRecord
+except ImportError as exc:  # the fake is built on the e2b package's server stubs
+    raise ImportError(f'mcpexec.testing needs the E2B SDK: pip install "mcpexec[e2b]" ({exc})') from exc
 
 __all__ = [
     "FakeE2B",
