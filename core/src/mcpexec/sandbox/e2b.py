@@ -22,7 +22,6 @@ import os
 import posixpath
 import shlex
 import threading
-import weakref
 from collections.abc import Generator, Mapping
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -142,7 +141,7 @@ class _Sweeper:
     timeout (``idle_timeout``)."""
 
     def __init__(self) -> None:
-        self._open: weakref.WeakSet[E2BSandbox] = weakref.WeakSet()
+        self._open: set[E2BSandbox] = set()  # strong: an open sandbox is killed even if nothing else holds it
         self._lock = threading.Lock()
         self._registered = False
 
