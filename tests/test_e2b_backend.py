@@ -43,8 +43,16 @@ def fake() -> Iterator[FakeE2B]:
         yield instance
 
 
-def assert_none_leaked(fake: FakeE2B) -> None:
-    fake.wait_until(lambda: not fake.alive(), timeout=10)
+def current_guest_pid(ex: CodeExecutor) -> int:
+    sandbox = ex.sandbox
+    assert isinstance(sandbox, E2BSandbox)
+    guest = sandbox._guest  # pyright: ignore[reportPrivateUsage]
+    assert guest is not None
+    return int(guest.handle.pid)
+
+
+async def assert_none_leaked(fake: FakeE2B) -> None:
+    await fake.until(lambda: not fake.alive(), timeout=10)
     assert set(fake.created) == set(fake.killed)
 
 
@@ -58,7 +66,13 @@ async def test_closing_kills_the_sandbox_and_a_new_session_reuses_it(fake: FakeE
         record = fake.sandbox(sandbox_id)
         assert record.metadata["created-by"] == "mcpexec"
         assert record.timeout == sandbox.idle_timeout
-        await ex.restart()  # a new guest, same sandbox (workspace kept)
+        await fake.until(lambda: len(fake.sandbox(sandbox_id).running()) == 2)  # the guest and a spare
+        before = {process.pid for process in fake.sandbox(sandbox_id).running()}
+        first_guest = current_guest_pid(ex)
+        await ex.restart()  # a new session from the spare, same sandbox (workspace kept)
+        assert current_guest_pid(ex) in before - {first_guest}
+        assert (await ex.execute("'x' in globals()")).value == "False"
+        await fake.until(lambda: len(fake.sandbox(sandbox_id).running()) == 2)  # the next spare
         assert fake.alive() == [sandbox_id]
     assert fake.killed == {sandbox_id: "api"}
 
@@ -78,14 +92,13 @@ async def test_a_guest_that_cannot_start_gets_its_sandbox_killed(fake: FakeE2B) 
         with pytest.raises(SandboxError, match=r"the guest in the E2B sandbox (exited with status 127|ended)"):
             await ex.start()
     assert len(fake.created) == 1
-    assert_none_leaked(fake)
+    await assert_none_leaked(fake)
 
 
 async def test_a_guest_killed_mid_cell_is_a_crash_and_the_next_cell_starts_afresh(fake: FakeE2B) -> None:
     async with CodeExecutor(servers(), sandbox=e2b_sandbox(fake)) as ex:
         await ex.execute("marker = 1")
-        [sandbox_id] = fake.alive()
-        [guest] = fake.sandbox(sandbox_id).running()
+        guest_pid = current_guest_pid(ex)
         results: list[ExecutionResult] = []
         async with anyio.create_task_group() as tasks:
 
@@ -94,14 +107,14 @@ async def test_a_guest_killed_mid_cell_is_a_crash_and_the_next_cell_starts_afres
 
             tasks.start_soon(run)
             await anyio.sleep(1.0)
-            fake.kill_process(guest.pid)
+            fake.kill_process(guest_pid)
         [crashed] = results
         assert crashed.error is not None
         assert crashed.error.type == "SandboxCrashed"
         after = await ex.execute("'marker' in globals()")
         assert after.value == "False"
         assert after.state_lost
-    assert_none_leaked(fake)
+    await assert_none_leaked(fake)
 
 
 async def test_cancelling_a_cell_or_the_start_leaks_nothing(fake: FakeE2B) -> None:
@@ -115,7 +128,7 @@ async def test_cancelling_a_cell_or_the_start_leaks_nothing(fake: FakeE2B) -> No
             await ex.start()
     fake.set_delay(0)
     assert len(fake.created) == 2
-    assert_none_leaked(fake)
+    await assert_none_leaked(fake)
 
 
 HOST_SCRIPT = """
@@ -170,7 +183,7 @@ async def test_the_sandbox_is_kept_alive_while_a_cell_runs(fake: FakeE2B) -> Non
         assert result.value == "'still here'", result.to_text()
         assert not result.state_lost
         assert len(fake.alive()) == 1
-    assert_none_leaked(fake)
+    await assert_none_leaked(fake)
 
 
 async def test_frames_survive_chunked_stdout_and_the_message_size_limit(tmp_path: Path) -> None:
@@ -185,7 +198,7 @@ async def test_frames_survive_chunked_stdout_and_the_message_size_limit(tmp_path
             )
             result = await ex.execute(code)
             assert result.stdout == f"True é49 {len('ünïcødé ✓ ') * 400_000}\n", result.to_text()
-        assert_none_leaked(fake)
+        await assert_none_leaked(fake)
 
 
 async def test_a_call_waiting_for_approval_stops_the_cell_timeout_on_e2b(fake: FakeE2B) -> None:

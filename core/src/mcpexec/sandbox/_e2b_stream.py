@@ -81,6 +81,10 @@ class CommandStream(anyio.abc.ByteStream):
             with contextlib.suppress(Exception):
                 await self._commands.close_stdin(self._pid, request_timeout=self._request_timeout)
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
+        """Close both ends of the buffer (a guest that never started, or one being torn down)."""
         self._incoming.close()
         self._outgoing.close()
+
+    async def aclose(self) -> None:
+        self.close()

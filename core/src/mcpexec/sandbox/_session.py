@@ -46,20 +46,75 @@ G = TypeVar("G", bound=Guest)
 class SessionSandbox(ABC, Generic[G]):
     """The cell-running half of a sandbox; a backend starts, keeps and kills its guests (of type ``G``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, spare: bool = False) -> None:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._guest: G | None = None
         self._cell_clock: CellClock | None = None
         self._lost_reason: str | None = None
         self._cells = 0
+        self._use_spare = spare
+        self._spare: G | None = None
+        self._spare_ready: anyio.Event | None = None
 
     @abstractmethod
-    async def _take_guest(self) -> G:
-        """A ready guest for a new session."""
+    async def _start_guest(self) -> G:
+        """Start a guest and return it once it is ready (see :meth:`_serve_until_ready`)."""
+
+    @abstractmethod
+    async def _run_guest(self, guest: G) -> None:
+        """Serve ``guest``'s protocol until it ends (run as a task of the sandbox)."""
 
     @abstractmethod
     async def _kill(self, guest: G, reason: str) -> None:
         """Stop ``guest`` and everything it started (shielded from cancellation)."""
+
+    async def _serve_until_ready(self, guest: G, timeout: float, what: str) -> None:
+        """Serve ``guest`` in the sandbox's task group and wait until it says it is ready. On any failure it is
+        killed; one that died or did not answer becomes a :class:`SandboxError` naming ``what``."""
+        try:
+            self._require_open().start_soon(self._run_guest, guest)  # fails if the sandbox is closing meanwhile
+            with anyio.fail_after(timeout):
+                await guest.connection.wait_ready()
+        except BaseException as exc:
+            await self._kill(guest, "it did not start")
+            if not isinstance(exc, TimeoutError | SandboxCrashed):
+                raise
+            why = "did not answer in time" if isinstance(exc, TimeoutError) else guest.exit_description()
+            raise SandboxError(f"{what} {why}{guest.tail()}") from exc
+
+    def _schedule_spare(self) -> None:
+        """Start the next session's guest in the background (with ``spare=True``)."""
+        if not self._use_spare or self._task_group is None or self._spare_ready is not None:
+            return
+        ready = self._spare_ready = anyio.Event()
+
+        async def prepare() -> None:
+            try:
+                spare = await self._start_guest()
+                if self._task_group is None:  # the sandbox closed meanwhile
+                    await self._kill(spare, "the sandbox was closed")
+                else:
+                    self._spare = spare
+            except Exception:  # the spare is an optimisation: a failure shows again on the next real start
+                self._spare = None
+            finally:
+                ready.set()
+
+        self._task_group.start_soon(prepare)
+
+    async def _take_guest(self) -> G:
+        """A ready guest for a new session: the spare when there is a live one."""
+        if self._spare_ready is not None:
+            await self._spare_ready.wait()
+            self._spare_ready = None
+        guest, self._spare = self._spare, None
+        if guest is not None and guest.connection.closed:
+            await self._kill(guest, "the spare had ended")
+            guest = None
+        if guest is None:
+            guest = await self._start_guest()
+        self._schedule_spare()
+        return guest
 
     def lib_changed(self) -> None:
         """The guest library changed on the host (new tools, a skill saved). A backend that mounts it has

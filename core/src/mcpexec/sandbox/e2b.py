@@ -29,7 +29,7 @@ from typing import Any, Self
 
 import anyio
 
-from mcpexec.errors import SandboxCrashed, SandboxError, UsageError
+from mcpexec.errors import SandboxError, UsageError
 from mcpexec.execution import ExecutionResult
 from mcpexec.sandbox._connection import GuestConnection, GuestRequests
 from mcpexec.sandbox._e2b_stream import CommandStream
@@ -175,8 +175,9 @@ class E2BSandbox(SessionSandbox[_Guest]):
     alive after the last cell (extended while a cell runs). ``allow_internet``: off by default (the guest needs
     none: tool calls come back to this host). ``metadata``: tags on the sandbox. ``envs``: environment of the
     sandbox (this host's environment is never passed). CPU and memory are set by the template.
-    ``connection``: extra SDK connection options (``domain``, ``api_url``, ``sandbox_url``, ``request_timeout``
-    ...), e.g. for a self-hosted E2B or :class:`mcpexec.testing.FakeE2B`.
+    ``spare``: keep a second guest process started in the sandbox, so a new session (after a timeout, a crash or
+    :meth:`restart`) starts at once. ``connection``: extra SDK connection options (``domain``, ``api_url``,
+    ``sandbox_url``, ``request_timeout`` ...), e.g. for a self-hosted E2B or :class:`mcpexec.testing.FakeE2B`.
     """
 
     kind = "e2b"
@@ -194,9 +195,10 @@ class E2BSandbox(SessionSandbox[_Guest]):
         max_stdout_chars: int = 20_000,
         max_stderr_chars: int = 8_000,
         start_timeout: float = 120.0,
+        spare: bool = True,
         connection: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(spare=spare)
         if not isinstance(idle_timeout, int) or isinstance(idle_timeout, bool) or idle_timeout < 5:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise UsageError(f"idle_timeout must be an int of at least 5 seconds, not {idle_timeout!r}")
         for name, value in (("max_stdout_chars", max_stdout_chars), ("max_stderr_chars", max_stderr_chars)):
@@ -298,6 +300,7 @@ class E2BSandbox(SessionSandbox[_Guest]):
                 except Exception as exc:
                     raise SandboxError(f"could not set up the E2B sandbox: {_describe(exc)}") from exc
                 self._guest = await self._start_guest()
+            self._schedule_spare()
         except TimeoutError as exc:
             await self._shutdown()
             raise SandboxError(f"the E2B sandbox did not start within {self._start_timeout:g} s") from exc
@@ -313,10 +316,12 @@ class E2BSandbox(SessionSandbox[_Guest]):
 
     async def _shutdown(self) -> None:
         task_group, self._task_group = self._task_group, None
-        guest, self._guest = self._guest, None
-        if guest is not None:
+        guests = [g for g in (self._guest, self._spare) if g is not None]
+        self._guest = self._spare = None
+        for guest in guests:  # killing the sandbox kills them; their tasks just stop
             guest.killed_for = guest.killed_for or "the sandbox was closed"
             guest.scope.cancel()
+            guest.stream.close()
         with anyio.CancelScope(shield=True):
             await self._kill_sandbox()
         if task_group is not None:
@@ -372,12 +377,27 @@ class E2BSandbox(SessionSandbox[_Guest]):
 
     async def _start_guest(self) -> _Guest:
         assert self._handler is not None
-        task_group = self._require_open()
+        self._require_open()
         options = {**self._options, "output_dir": ".mcpexec"}
         command = f"exec {shlex.quote(self._python)} -I -c {shlex.quote(bootstrap_stdio(LIB_DIR, options))}"
+        sbx = self._sbx
+        if sbx is None:
+            raise SandboxError("the E2B sandbox is closed")
         stream = CommandStream()
         try:
-            handle = await self._sbx.commands.run(
+            handle = await self._run_guest_command(sbx, command, stream)
+            stream.attach(sbx.commands, int(handle.pid))
+        except BaseException:
+            stream.close()
+            raise
+        guest = _Guest(handle, stream, GuestConnection(stream, self._handler))
+        await self._serve_until_ready(guest, self._start_timeout, "the guest in the E2B sandbox")
+        return guest
+
+    @staticmethod
+    async def _run_guest_command(sbx: Any, command: str, stream: CommandStream) -> Any:
+        try:
+            return await sbx.commands.run(
                 command,
                 background=True,
                 stdin=True,
@@ -390,19 +410,6 @@ class E2BSandbox(SessionSandbox[_Guest]):
             )
         except Exception as exc:
             raise SandboxError(f"could not start the guest in the E2B sandbox: {_describe(exc)}") from exc
-        stream.attach(self._sbx.commands, int(handle.pid))
-        guest = _Guest(handle, stream, GuestConnection(stream, self._handler))
-        task_group.start_soon(self._run_guest, guest)
-        try:
-            with anyio.fail_after(self._start_timeout):
-                await guest.connection.wait_ready()
-        except BaseException as exc:
-            await self._kill(guest, "it did not start")
-            if not isinstance(exc, TimeoutError | SandboxCrashed):
-                raise
-            why = "did not answer in time" if isinstance(exc, TimeoutError) else guest.exit_description()
-            raise SandboxError(f"the guest in the E2B sandbox {why}{guest.tail()}") from exc
-        return guest
 
     async def _run_guest(self, guest: _Guest) -> None:
         async def watch_exit() -> None:
@@ -438,9 +445,7 @@ class E2BSandbox(SessionSandbox[_Guest]):
                     await self._sbx.commands.run(f"kill -KILL -- -{pid} 2>/dev/null; true", timeout=_KILL_WAIT_S)
                 await guest.wait_exited(_KILL_WAIT_S)
             guest.scope.cancel()
-
-    async def _take_guest(self) -> _Guest:
-        return await self._start_guest()
+            guest.stream.close()
 
     @contextlib.contextmanager
     def _cell_activity(self) -> Generator[None]:

@@ -24,7 +24,7 @@ import anyio
 import anyio.abc
 from anyio.abc import UNIXSocketStream
 
-from mcpexec.errors import SandboxCrashed, SandboxError, UsageError
+from mcpexec.errors import SandboxError, UsageError
 from mcpexec.sandbox._connection import GuestConnection, GuestRequests
 from mcpexec.sandbox._launch import IsolationReport, Launch, LaunchSpec, Limits, build_launch, kill_tree
 from mcpexec.sandbox._lib import bootstrap
@@ -107,13 +107,10 @@ class LocalSandbox(SessionSandbox[_Guest]):
         self._isolation_mode: Literal["auto", "full", "none"] = isolation
         self._python = python
         self._options = {"max_stdout_chars": max_stdout_chars, "max_stderr_chars": max_stderr_chars}
-        self._use_spare = spare
         self._start_timeout = start_timeout
-        super().__init__()
+        super().__init__(spare=spare)
         self._lib_dir: Path | None = None
         self._handler: GuestRequests | None = None
-        self._spare: _Guest | None = None
-        self._spare_ready: anyio.Event | None = None
         self._temp_dir: Path | None = None
         self._workspace: Workspace | None = None
         self._isolation: IsolationReport | None = None
@@ -227,16 +224,7 @@ class LocalSandbox(SessionSandbox[_Guest]):
                 await process.aclose()
             raise
         guest = _Guest(process, launch, GuestConnection(stream, self._handler))
-        self._task_group.start_soon(self._run_guest, guest)
-        try:
-            with anyio.fail_after(self._start_timeout):
-                await guest.connection.wait_ready()
-        except BaseException as exc:
-            await self._kill(guest, "it did not start")
-            if not isinstance(exc, TimeoutError | SandboxCrashed):
-                raise
-            why = "did not answer in time" if isinstance(exc, TimeoutError) else guest.exit_description()
-            raise SandboxError(f"the sandbox process {why}{guest.tail()}") from exc
+        await self._serve_until_ready(guest, self._start_timeout, "the sandbox process")
         self._isolation = launch.isolation
         return guest
 
@@ -271,28 +259,3 @@ class LocalSandbox(SessionSandbox[_Guest]):
             guest.scope.cancel()
             with contextlib.suppress(OSError), anyio.move_on_after(_KILL_WAIT_S):
                 await guest.process.aclose()
-
-    def _schedule_spare(self) -> None:
-        if not self._use_spare or self._task_group is None or self._spare_ready is not None:
-            return
-        ready = self._spare_ready = anyio.Event()
-
-        async def prepare() -> None:
-            try:
-                self._spare = await self._start_guest()
-            except Exception:  # the spare is an optimisation: a failure shows again on the next real start
-                self._spare = None
-            finally:
-                ready.set()
-
-        self._task_group.start_soon(prepare)
-
-    async def _take_guest(self) -> _Guest:
-        if self._spare_ready is not None:
-            await self._spare_ready.wait()
-            self._spare_ready = None
-        guest, self._spare = self._spare, None
-        if guest is None or guest.connection.closed:
-            guest = await self._start_guest()
-        self._schedule_spare()
-        return guest
