@@ -71,6 +71,11 @@ async def test_a_paused_execution_continues_by_key_and_never_calls_a_tool_twice(
         assert gate.pending() == ()
         with pytest.raises(UsageError, match="no execution 'call-1'"):
             await gate.answer("call-1", 1, True)
+        # the framework runs the finished tool again (LangGraph re-runs a resumed node's every tool): same result
+        assert await gate.run("call-1", TWO_DELETES) is result
+        assert deletes(ex) == 1
+        with pytest.raises(UsageError, match="already ran other code"):
+            await gate.run("call-1", "print('something else')")
         # the session goes on: the paused cell's variables are there
         assert (await ex.execute("a['name'], b['name']")).value == "('Ada', 'Bob')"
 

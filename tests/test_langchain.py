@@ -257,3 +257,40 @@ def test_interrupt_approvals_work_in_a_synchronous_graph(tmp_path: Path) -> None
     [message] = [m for m in state["messages"] if isinstance(m, ToolMessage)]
     assert "deleted Ada: True\n[]\n" in message.content
     assert json.loads((tmp_path / "crm.json").read_text()) == []
+
+
+@pytest.mark.anyio
+async def test_a_resumed_node_does_not_run_a_sibling_tool_call_twice(tmp_path: Path) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.types import Command
+
+    servers = default_servers()
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    create = (
+        "from servers.crm import create_contact\nawait create_contact(name='Cy', email='cy@example.com')\n'created'"
+    )
+    delete = (
+        "import asyncio\nfrom servers.crm import delete_contact\n"
+        "await asyncio.sleep(1)\nawait delete_contact(contact_id=1)"  # after the other call has finished
+    )
+    both = AIMessage(
+        content="",
+        tool_calls=[
+            {"name": "execute_code", "args": {"code": create}, "id": "create-1", "type": "tool_call"},
+            {"name": "execute_code", "args": {"code": delete}, "id": "delete-1", "type": "tool_call"},
+        ],
+    )
+    script: list[AIMessage | str] = [both, AIMessage(content="done")]
+    policy = Policy(approval="destructive")
+    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
+        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
+        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+        config: Any = {"configurable": {"thread_id": "siblings"}}
+        state = await agent.ainvoke({"messages": [HumanMessage("add Cy, then remove contact 1")]}, config)
+        while state.get("__interrupt__"):  # each resume may run the node's tool calls again
+            state = await agent.ainvoke(Command(resume=True), config)
+        calls = ex.hub.stats()["crm"]
+        assert (calls["create_contact"].calls, calls["delete_contact"].calls) == (1, 1)
+    outputs = {m.tool_call_id: str(m.content) for m in state["messages"] if isinstance(m, ToolMessage)}
+    assert outputs["create-1"].startswith("Out: 'created'")
+    assert state["messages"][-1].content == "done"

@@ -4,8 +4,9 @@ Agent frameworks ask humans by pausing the whole agent: LangGraph's ``interrupt(
 ``ctx.wait_for_event`` stop the tool that asked, save the run, and **run that tool again from the start** when
 the answer comes. Running the agent's code again would call its tools twice, so the execution is kept here
 instead, keyed by the framework's tool-call id: :meth:`ApprovalGate.run` with a key seen before continues that
-execution rather than starting one, and :meth:`ApprovalGate.answer` hands it the human's answer. Each step
-returns either the finished :class:`~mcpexec.execution.ExecutionResult` or the next :class:`ApprovalNeeded`.
+execution (or, once finished, gives its result again) rather than starting one, and :meth:`ApprovalGate.answer`
+hands it the human's answer. Each step returns either the finished :class:`~mcpexec.execution.ExecutionResult` or
+the next :class:`ApprovalNeeded`.
 
 A paused execution holds the sandbox session (its timeout stops while it waits); another execution started
 meanwhile gets a :class:`~mcpexec.errors.UsageError` instead of waiting forever. A rejected call raises
@@ -14,6 +15,7 @@ meanwhile gets a :class:`~mcpexec.errors.UsageError` instead of waiting forever.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,7 +29,10 @@ from mcpexec.policy import ApprovalRequest
 if TYPE_CHECKING:
     from mcpexec.executor import CodeExecutor
 
-__all__ = ["ApprovalGate", "ApprovalNeeded", "Decision", "parse_decision"]
+__all__ = ["FINISHED_KEPT", "ApprovalGate", "ApprovalNeeded", "Decision", "parse_decision"]
+
+FINISHED_KEPT = 256
+"""How many finished executions a gate remembers by key: running a finished key again returns its result."""
 
 _APPROVE = frozenset({"approve", "approved", "accept", "allow", "yes", "y"})
 _REJECT = frozenset({"reject", "rejected", "deny", "denied", "no", "n"})
@@ -129,6 +134,7 @@ class ApprovalGate:
     def __init__(self, executor: CodeExecutor) -> None:
         self._executor = executor
         self._paused: dict[str, _Paused] = {}
+        self._finished: OrderedDict[str, _Paused] = OrderedDict()  # the last FINISHED_KEPT, by key
 
     def pending(self) -> tuple[str, ...]:
         """The keys of the executions not yet finished (or finished but not yet collected)."""
@@ -142,7 +148,8 @@ class ApprovalGate:
 
     async def run(self, key: str, code: str) -> ExecutionResult | ApprovalNeeded:
         """Start ``code`` under ``key`` — or, for a key already running, continue that execution — and return
-        its next step: the result, or the first approval not yet answered."""
+        its next step: the result, or the first approval not yet answered. A key that finished recently gives
+        its result again without running anything (frameworks re-run tools when they resume)."""
         if not isinstance(key, str) or not key:  # pyright: ignore[reportUnnecessaryIsInstance]
             raise UsageError(f"an execution's key must be a non-empty string (a tool-call id), not {key!r}")
         return await self._executor.run_at_home(lambda: self._run(key, code))
@@ -168,6 +175,13 @@ class ApprovalGate:
     # -- on the executor's event loop --------------------------------------------------------------------------
 
     async def _run(self, key: str, code: str) -> ExecutionResult | ApprovalNeeded:
+        finished = self._finished.get(key)
+        if finished is not None and finished.result is not None:
+            # a framework ran the tool again (LangGraph re-runs every tool call of a node it resumes): same result
+            if finished.code != code:
+                raise UsageError(f"execution {key!r} already ran other code; a key names one execution")
+            self._finished.move_to_end(key)
+            return finished.result
         paused = self._paused.get(key)
         if paused is None:
             paused = self._paused[key] = _Paused(key, code)
@@ -207,6 +221,9 @@ class ApprovalGate:
             raise paused.error
         if isinstance(step, ExecutionResult):
             self._paused.pop(paused.key, None)
+            self._finished[paused.key] = paused
+            while len(self._finished) > FINISHED_KEPT:
+                self._finished.popitem(last=False)
         assert step is not None
         return step
 
