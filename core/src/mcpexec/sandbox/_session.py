@@ -8,6 +8,8 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from pathlib import Path
+from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -16,7 +18,7 @@ import anyio.abc
 from mcpexec.errors import SandboxCrashed, SandboxError, UsageError
 from mcpexec.execution import ExecutionError, ExecutionResult
 from mcpexec.sandbox._clock import CellClock
-from mcpexec.sandbox._connection import GuestConnection
+from mcpexec.sandbox._connection import GuestConnection, GuestRequests
 
 __all__ = ["Guest", "SessionSandbox"]
 
@@ -47,6 +49,8 @@ class SessionSandbox(ABC, Generic[G]):
     """The cell-running half of a sandbox; a backend starts, keeps and kills its guests (of type ``G``)."""
 
     def __init__(self, *, spare: bool = False) -> None:
+        self._lib_dir: Path | None = None
+        self._handler: GuestRequests | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._guest: G | None = None
         self._cell_clock: CellClock | None = None
@@ -55,6 +59,47 @@ class SessionSandbox(ABC, Generic[G]):
         self._use_spare = spare
         self._spare: G | None = None
         self._spare_ready: anyio.Event | None = None
+
+    def bind(self, lib_dir: Path, handler: GuestRequests) -> None:
+        """Give the sandbox its guest library and the host's request handler (done by the executor)."""
+        self._lib_dir = lib_dir
+        self._handler = handler
+
+    def _check_can_open(self) -> None:
+        if self._lib_dir is None or self._handler is None:
+            raise UsageError(f"{type(self).__name__}.bind(lib_dir, handler) must be called before it is started")
+        if self._task_group is not None:
+            raise RuntimeError("the sandbox is already open")
+
+    async def _open_task_group(self) -> None:
+        """Check the sandbox may open, and open the task group its guests run in (the start of ``__aenter__``)."""
+        self._check_can_open()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        """Stop every guest (see :meth:`_stop_guests`), leave the task group, then :meth:`_after_shutdown`."""
+        task_group, self._task_group = self._task_group, None
+        guests = [guest for guest in (self._guest, self._spare) if guest is not None]
+        self._guest = self._spare = None
+        await self._stop_guests(guests)
+        if task_group is not None:
+            task_group.cancel_scope.cancel()
+            await task_group.__aexit__(None, None, None)
+        await self._after_shutdown()
+
+    @abstractmethod
+    async def _stop_guests(self, guests: list[G]) -> None:
+        """Stop the session's guests (the current one and the spare) as the sandbox closes."""
+
+    async def _after_shutdown(self) -> None:
+        """What a backend releases once no guest runs any more."""
 
     @abstractmethod
     async def _start_guest(self) -> G:

@@ -24,14 +24,13 @@ import shlex
 import threading
 from collections.abc import Generator, Mapping
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import Any, Self
 
 import anyio
 
 from mcpexec.errors import SandboxError, UsageError
 from mcpexec.execution import ExecutionResult
-from mcpexec.sandbox._connection import GuestConnection, GuestRequests
+from mcpexec.sandbox._connection import GuestConnection
 from mcpexec.sandbox._e2b_stream import CommandStream
 from mcpexec.sandbox._lib import bootstrap_stdio
 from mcpexec.sandbox._session import SessionSandbox
@@ -216,8 +215,6 @@ class E2BSandbox(SessionSandbox[_Guest]):
         self._options = {"max_stdout_chars": max_stdout_chars, "max_stderr_chars": max_stderr_chars}
         self._start_timeout = start_timeout
         self._connection = dict(connection or {})
-        self._lib_dir: Path | None = None
-        self._handler: GuestRequests | None = None
         self._sbx: Any = None
         self._uploaded: dict[str, str] = {}
         self._lib_dirty = True
@@ -225,11 +222,6 @@ class E2BSandbox(SessionSandbox[_Guest]):
         self._workspace: E2BWorkspace | None = None
 
     # -- set-up ------------------------------------------------------------------------------------------------
-
-    def bind(self, lib_dir: Path, handler: GuestRequests) -> None:
-        """Give the sandbox its guest library and the host's request handler (done by the executor)."""
-        self._lib_dir = lib_dir
-        self._handler = handler
 
     @property
     def sandbox_id(self) -> str | None:
@@ -270,15 +262,10 @@ class E2BSandbox(SessionSandbox[_Guest]):
         return {"api_key": key, **self._connection}
 
     async def __aenter__(self) -> Self:
-        if self._lib_dir is None or self._handler is None:
-            raise UsageError("E2BSandbox.bind(lib_dir, handler) must be called before it is started")
-        if self._task_group is not None:
-            raise RuntimeError("the sandbox is already open")
+        self._check_can_open()
         options = self._sdk_options()
         sdk = _sdk()
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
+        await self._open_task_group()
         try:
             with anyio.fail_after(self._start_timeout):
                 try:
@@ -309,24 +296,13 @@ class E2BSandbox(SessionSandbox[_Guest]):
             raise
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._shutdown()
-
-    async def _shutdown(self) -> None:
-        task_group, self._task_group = self._task_group, None
-        guests = [g for g in (self._guest, self._spare) if g is not None]
-        self._guest = self._spare = None
+    async def _stop_guests(self, guests: list[_Guest]) -> None:
         for guest in guests:  # killing the sandbox kills them; their tasks just stop
             guest.killed_for = guest.killed_for or "the sandbox was closed"
             guest.scope.cancel()
             guest.stream.close()
         with anyio.CancelScope(shield=True):
             await self._kill_sandbox()
-        if task_group is not None:
-            task_group.cancel_scope.cancel()
-            await task_group.__aexit__(None, None, None)
 
     async def _kill_sandbox(self) -> None:
         sbx, self._sbx = self._sbx, None

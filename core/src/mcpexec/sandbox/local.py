@@ -17,7 +17,6 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
-from types import TracebackType
 from typing import Literal, Self
 
 import anyio
@@ -25,7 +24,7 @@ import anyio.abc
 from anyio.abc import UNIXSocketStream
 
 from mcpexec.errors import SandboxError, UsageError
-from mcpexec.sandbox._connection import GuestConnection, GuestRequests
+from mcpexec.sandbox._connection import GuestConnection
 from mcpexec.sandbox._launch import IsolationReport, Launch, LaunchSpec, Limits, build_launch, kill_tree
 from mcpexec.sandbox._lib import bootstrap
 from mcpexec.sandbox._session import SessionSandbox
@@ -109,18 +108,11 @@ class LocalSandbox(SessionSandbox[_Guest]):
         self._options = {"max_stdout_chars": max_stdout_chars, "max_stderr_chars": max_stderr_chars}
         self._start_timeout = start_timeout
         super().__init__(spare=spare)
-        self._lib_dir: Path | None = None
-        self._handler: GuestRequests | None = None
         self._temp_dir: Path | None = None
         self._workspace: Workspace | None = None
         self._isolation: IsolationReport | None = None
 
     # -- set-up ------------------------------------------------------------------------------------------------
-
-    def bind(self, lib_dir: Path, handler: GuestRequests) -> None:
-        """Give the sandbox its guest library and the host's request handler (done by the executor)."""
-        self._lib_dir = lib_dir
-        self._handler = handler
 
     @property
     def isolation(self) -> IsolationReport:
@@ -136,10 +128,7 @@ class LocalSandbox(SessionSandbox[_Guest]):
         return self._workspace
 
     async def __aenter__(self) -> Self:
-        if self._lib_dir is None or self._handler is None:
-            raise UsageError("LocalSandbox.bind(lib_dir, handler) must be called before it is started")
-        if self._task_group is not None:
-            raise RuntimeError("the sandbox is already open")
+        await self._open_task_group()
         if self._workspace_arg is None:
             self._temp_dir = Path(tempfile.mkdtemp(prefix="mcpexec-"))
             self._temp_dir.chmod(0o711)  # a sandbox running as another uid must reach its workspace inside
@@ -147,9 +136,6 @@ class LocalSandbox(SessionSandbox[_Guest]):
         else:
             root = self._workspace_arg
         self._workspace = Workspace(root)
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
         try:
             self._guest = await self._start_guest()
         except BaseException:
@@ -158,20 +144,11 @@ class LocalSandbox(SessionSandbox[_Guest]):
         self._schedule_spare()
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._shutdown()
+    async def _stop_guests(self, guests: list[_Guest]) -> None:
+        for guest in guests:
+            await self._kill(guest, "the sandbox was closed")  # shielded inside
 
-    async def _shutdown(self) -> None:
-        task_group, self._task_group = self._task_group, None
-        for guest in (self._guest, self._spare):
-            if guest is not None:
-                await self._kill(guest, "the sandbox was closed")  # shielded inside
-        self._guest = self._spare = None
-        if task_group is not None:
-            task_group.cancel_scope.cancel()
-            await task_group.__aexit__(None, None, None)
+    async def _after_shutdown(self) -> None:
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
