@@ -351,8 +351,7 @@ class CodeExecutor:
         May be awaited from any event loop (an agent framework's own, say): the cell runs on the executor's."""
         self._require_open()
         if not self._in_home_loop():
-            run = functools.partial(self.execute_sync, code, timeout=timeout, approve=approve)
-            return await anyio.to_thread.run_sync(run)
+            return await self.run_at_home(functools.partial(self.execute, code, timeout=timeout, approve=approve))
         await self.start()
         if self._run_lock.locked() and self._bridge.waiting_for_approval:
             raise UsageError(

@@ -33,7 +33,6 @@ class CommandStream(anyio.abc.ByteStream):
         self._pid: int | None = None
         self._request_timeout = request_timeout
         self.stderr_tail: deque[str] = deque(maxlen=64)
-        self.fed_bytes = 0
 
     def attach(self, commands: Any, pid: int) -> None:
         """Bind to the sandbox's ``commands`` and the guest's pid (once the command has started)."""
@@ -43,9 +42,7 @@ class CommandStream(anyio.abc.ByteStream):
     def feed(self, text: str) -> None:
         """``on_stdout``: never raises (E2B would stop delivering output)."""
         with contextlib.suppress(Exception):
-            data = text.encode("utf-8", "surrogatepass")
-            self.fed_bytes += len(data)
-            self._incoming.send_nowait(data)
+            self._incoming.send_nowait(text.encode("utf-8", "surrogatepass"))
 
     def feed_stderr(self, text: str) -> None:
         """``on_stderr``: kept for error messages (the guest's own stderr is captured; this is start-up trouble)."""

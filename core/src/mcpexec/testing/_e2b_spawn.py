@@ -22,11 +22,12 @@ from typing import Literal
 from mcpexec.sandbox._probe import bwrap_candidates
 from mcpexec.testing._e2b_paths import HOME, SandboxFS
 
-__all__ = ["Isolation", "Spawned", "bwrap_path", "prepare_root", "spawn"]
+__all__ = ["DEFAULT_PATH", "Isolation", "Spawned", "bwrap_path", "prepare_root", "spawn"]
 
 Isolation = Literal["bwrap", "none"]
 _PROBE_TIMEOUT_S = 10.0
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""``PATH`` of a fake sandbox's commands (as on E2B's images)."""
 _PROFILE = """\
 # ~/.profile of a sandbox of mcpexec.testing's fake E2B: ~/.local/bin (which holds python3) comes first on PATH.
 if [ -d "$HOME/.local/bin" ] ; then
@@ -66,7 +67,7 @@ def bwrap_path() -> tuple[str | None, str | None]:
             try:
                 done = subprocess.run(
                     [*_bwrap_args(bwrap, root, HOME), true],
-                    env={"PATH": _DEFAULT_PATH},
+                    env={"PATH": DEFAULT_PATH},
                     stdin=subprocess.DEVNULL,
                     capture_output=True,
                     text=True,

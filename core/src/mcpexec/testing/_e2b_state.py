@@ -24,13 +24,12 @@ from e2b.envd.process import process_pb
 from mcpexec.testing._e2b_faults import Faults
 from mcpexec.testing._e2b_paths import HOME, SandboxFS
 from mcpexec.testing._e2b_process import Chunking, Marker, ProcessRecord, QueueItem, RunningProcess, Splitter
-from mcpexec.testing._e2b_spawn import Isolation, prepare_root, spawn
+from mcpexec.testing._e2b_spawn import DEFAULT_PATH, Isolation, prepare_root, spawn
 
 __all__ = ["KillReason", "SandboxRecord", "Settings", "FakeSandbox", "FakeState"]
 
 KillReason = Literal["api", "timeout", "injected", "shutdown"]
 """Why a sandbox died: ``DELETE`` through the API, its timeout lapsed, ``FakeE2B.kill_sandbox``, the fake stopped."""
-_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _EXIT_WAIT_S = 5.0
 
 
@@ -137,7 +136,7 @@ class FakeSandbox:
 
     def env_for(self, config: process_pb.ProcessConfig) -> dict[str, str]:
         base = {
-            "PATH": _DEFAULT_PATH,
+            "PATH": DEFAULT_PATH,
             "HOME": HOME,
             "USER": "user",
             "LOGNAME": "user",
