@@ -250,3 +250,29 @@ def sandbox_options(backend: str, request: pytest.FixtureRequest, workspace: Pat
 async def maybe_await(value: Any) -> Any:
     """Workspace methods are plain on the local sandbox and coroutines on E2B."""
     return await value if inspect.isawaitable(value) else value
+
+
+# ------------------------------------------------------------------------------------------- the demo CRM
+
+
+def crm_servers(tmp_path: Path, **more: Any) -> dict[str, Any]:
+    """The bundled demo servers (plus ``more``), the CRM keeping its contacts in ``tmp_path / "crm.json"``."""
+    from mcpexec.demo_servers import default_servers
+
+    servers: dict[str, Any] = {**default_servers(), **more}
+    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}
+    return servers
+
+
+DELETE_TWO = (  # a cell whose two deletes need approval (approve Ada, reject Bob)
+    "from servers.crm import create_contact, delete_contact, list_contacts\n"
+    "from mcpexec.errors import PolicyDenied\n"
+    "a = await create_contact(name='Ada', email='ada@example.com')\n"
+    "b = await create_contact(name='Bob', email='bob@example.com')\n"
+    "print('deleted Ada:', await delete_contact(contact_id=a['id']))\n"
+    "try:\n"
+    "    await delete_contact(contact_id=b['id'])\n"
+    "except PolicyDenied as e:\n"
+    "    print('refused:', e.reason)\n"
+    "print(sorted(c['name'] for c in await list_contacts()))\n"
+)

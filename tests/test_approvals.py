@@ -14,21 +14,10 @@ from mcpexec.approvals import ApprovalNeeded, Decision, parse_decision
 from mcpexec.errors import UsageError
 from mcpexec.execution import ExecutionResult
 from mcpexec.policy import Policy
+from tests.conftest import DELETE_TWO
 from tests.test_policy import CREATE, crm_executor
 
 pytestmark = pytest.mark.anyio
-
-TWO_DELETES = (
-    CREATE + "from mcpexec.errors import PolicyDenied\n"
-    "a = await create_contact(name='Ada', email='ada@example.com')\n"
-    "b = await create_contact(name='Bob', email='bob@example.com')\n"
-    "print('deleted', await delete_contact(contact_id=a['id']))\n"
-    "try:\n"
-    "    await delete_contact(contact_id=b['id'])\n"
-    "except PolicyDenied as e:\n"
-    "    print('refused:', e.reason)\n"
-    "print(sorted(c['name'] for c in await list_contacts()))\n"
-)
 
 
 def deletes(ex: CodeExecutor) -> int:
@@ -39,7 +28,7 @@ def deletes(ex: CodeExecutor) -> int:
 async def test_a_paused_execution_continues_by_key_and_never_calls_a_tool_twice(tmp_path: Path) -> None:
     async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
         gate = ex.approvals
-        first = await gate.run("call-1", TWO_DELETES)
+        first = await gate.run("call-1", DELETE_TWO)
         assert isinstance(first, ApprovalNeeded)
         assert (first.key, first.index, first.request.tool, dict(first.request.arguments)) == (
             "call-1",
@@ -51,7 +40,7 @@ async def test_a_paused_execution_continues_by_key_and_never_calls_a_tool_twice(
         assert payload["type"] == "mcpexec.approval"
         assert payload["reason"] == "the tool is marked destructive"
         # the framework runs the tool again from the start: the same key continues, nothing runs twice
-        again = await gate.run("call-1", TWO_DELETES)
+        again = await gate.run("call-1", DELETE_TWO)
         assert again == first
         assert gate.pending() == ("call-1",)
         assert deletes(ex) == 0
@@ -64,7 +53,7 @@ async def test_a_paused_execution_continues_by_key_and_never_calls_a_tool_twice(
         assert isinstance(result, ExecutionResult)
         assert result.ok, result.to_text()
         assert result.stdout == (
-            "deleted True\nrefused: crm.delete_contact was rejected by the reviewer: keep Bob\n['Bob']\n"
+            "deleted Ada: True\nrefused: crm.delete_contact was rejected by the reviewer: keep Bob\n['Bob']\n"
         )
         assert [c.decision for c in result.tool_calls if c.tool == "delete_contact"] == ["approved", "denied"]
         assert deletes(ex) == 1
@@ -72,7 +61,7 @@ async def test_a_paused_execution_continues_by_key_and_never_calls_a_tool_twice(
         with pytest.raises(UsageError, match="no execution 'call-1'"):
             await gate.answer("call-1", 1, True)
         # the framework runs the finished tool again (LangGraph re-runs a resumed node's every tool): same result
-        assert await gate.run("call-1", TWO_DELETES) is result
+        assert await gate.run("call-1", DELETE_TWO) is result
         assert deletes(ex) == 1
         with pytest.raises(UsageError, match="already ran other code"):
             await gate.run("call-1", "print('something else')")
@@ -98,7 +87,7 @@ async def test_waiting_for_a_human_does_not_count_against_the_cell_timeout(tmp_p
 
 async def test_other_executions_are_refused_while_one_waits_and_discard_rejects(tmp_path: Path) -> None:
     async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
-        step = await ex.approvals.run("k", TWO_DELETES)
+        step = await ex.approvals.run("k", DELETE_TWO)
         assert isinstance(step, ApprovalNeeded)
         with pytest.raises(UsageError, match="paused, waiting for a human"):
             await ex.execute("1 + 1")
@@ -120,7 +109,7 @@ async def test_other_executions_are_refused_while_one_waits_and_discard_rejects(
 def test_the_sync_gate_works_from_threads(tmp_path: Path) -> None:
     with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
         steps: list[ExecutionResult | ApprovalNeeded] = []
-        worker = threading.Thread(target=lambda: steps.append(ex.approvals.run_sync("t", TWO_DELETES)))
+        worker = threading.Thread(target=lambda: steps.append(ex.approvals.run_sync("t", DELETE_TWO)))
         worker.start()
         worker.join(30)
         assert isinstance(steps[0], ApprovalNeeded)
@@ -134,7 +123,7 @@ async def test_closing_the_executor_stops_a_paused_execution(tmp_path: Path) -> 
     started = time.monotonic()
     with anyio.fail_after(30):
         async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
-            step = await ex.approvals.run("left-behind", TWO_DELETES)
+            step = await ex.approvals.run("left-behind", DELETE_TWO)
             assert isinstance(step, ApprovalNeeded)
     assert time.monotonic() - started < 30
     assert deletes(ex) == 0

@@ -10,10 +10,9 @@ import pytest
 
 from mcpexec import CodeExecutor
 from mcpexec.audit import AuditLog
-from mcpexec.demo_servers import default_servers
 from mcpexec.errors import UsageError
 from mcpexec.pii import PIITokenizer, allow_flow, deny_flow
-from tests.conftest import BACKENDS, sandbox_options, testserver_config
+from tests.conftest import BACKENDS, crm_servers, sandbox_options, testserver_config
 from tests.test_executor import reachable
 
 pytestmark = pytest.mark.anyio
@@ -27,8 +26,7 @@ def on_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def executor(tmp_path: Path, on: dict[str, Any] | None = None, **options: Any) -> CodeExecutor:
-    servers = {**default_servers(), "chat": testserver_config()}
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path, chat=testserver_config())
     workspace = reachable(tmp_path) / "ws"
     placement = {"workspace": workspace} if on is None else sandbox_options(on["backend"], on["request"], workspace)
     return CodeExecutor(servers, cell_timeout=30, **placement, **options)

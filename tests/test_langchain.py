@@ -23,9 +23,8 @@ from langchain_mcpexec import (
     code_mode_prompt,
 )
 from mcpexec import CodeExecutor, LocalSandbox
-from mcpexec.demo_servers import default_servers
 from mcpexec.policy import Policy
-from tests.conftest import testserver_config
+from tests.conftest import DELETE_TWO, crm_servers, testserver_config
 from tests.test_executor import reachable
 
 pytestmark = pytest.mark.anyio  # the standard suites' async tests run on anyio here (pytest-asyncio is strict)
@@ -145,8 +144,7 @@ def _call(name: str, args: dict[str, Any], call_id: str) -> AIMessage:
 
 
 def test_a_real_langchain_agent_searches_then_runs_code_against_a_real_server(tmp_path: Path) -> None:
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     code = (
         "from servers.sheets import get_sheet\n"
         "from servers.crm import create_contact\n"
@@ -172,20 +170,6 @@ def test_a_real_langchain_agent_searches_then_runs_code_against_a_real_server(tm
     assert [c["email"].endswith("@example.com") for c in received] == [True, True]
 
 
-DELETE_TWO = (
-    "from servers.crm import create_contact, delete_contact, list_contacts\n"
-    "from mcpexec.errors import PolicyDenied\n"
-    "a = await create_contact(name='Ada', email='ada@example.com')\n"
-    "b = await create_contact(name='Bob', email='bob@example.com')\n"
-    "print('deleted Ada:', await delete_contact(contact_id=a['id']))\n"
-    "try:\n"
-    "    await delete_contact(contact_id=b['id'])\n"
-    "except PolicyDenied as e:\n"
-    "    print('refused:', e.reason)\n"
-    "print(sorted(c['name'] for c in await list_contacts()))\n"
-)
-
-
 @pytest.mark.anyio
 async def test_approvals_inside_code_go_through_langgraph_interrupts_and_resume_without_rerunning(
     tmp_path: Path,
@@ -193,8 +177,7 @@ async def test_approvals_inside_code_go_through_langgraph_interrupts_and_resume_
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     script: list[AIMessage | str] = [
         _call("execute_code", {"code": DELETE_TWO}, "call-7"),
         AIMessage(content="Removed Ada; you kept Bob."),
@@ -240,8 +223,7 @@ def test_interrupt_approvals_work_in_a_synchronous_graph(tmp_path: Path) -> None
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     script: list[AIMessage | str] = [_call("execute_code", {"code": DELETE_TWO}, "sync-1"), AIMessage(content="done")]
     policy = Policy(approval="destructive")
     with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
@@ -264,8 +246,7 @@ async def test_a_resumed_node_does_not_run_a_sibling_tool_call_twice(tmp_path: P
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     create = (
         "from servers.crm import create_contact\nawait create_contact(name='Cy', email='cy@example.com')\n'created'"
     )

@@ -21,9 +21,8 @@ from llama_index.tools.mcpexec import (
     code_execute_fn,
 )
 from mcpexec import CodeExecutor, UsageError
-from mcpexec.demo_servers import default_servers
 from mcpexec.policy import Policy
-from tests.conftest import testserver_config
+from tests.conftest import DELETE_TWO, crm_servers, testserver_config
 from tests.test_executor import reachable
 
 pytestmark = pytest.mark.anyio
@@ -39,8 +38,7 @@ third_party_deprecations = pytest.mark.filterwarnings(
 
 @pytest.fixture
 async def ex(tmp_path: Path) -> AsyncIterator[CodeExecutor]:
-    servers = {**default_servers(), "test": testserver_config()}
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path, test=testserver_config())
     async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws") as executor:
         yield executor
 
@@ -142,24 +140,9 @@ async def test_a_react_agent_runs_code_through_the_tool_spec(ex: CodeExecutor) -
     assert ex.stats.tools["test.add"].calls == 1
 
 
-DELETE_TWO = (
-    "from servers.crm import create_contact, delete_contact, list_contacts\n"
-    "from mcpexec.errors import PolicyDenied\n"
-    "a = await create_contact(name='Ada', email='ada@example.com')\n"
-    "b = await create_contact(name='Bob', email='bob@example.com')\n"
-    "print('deleted Ada:', await delete_contact(contact_id=a['id']))\n"
-    "try:\n"
-    "    await delete_contact(contact_id=b['id'])\n"
-    "except PolicyDenied as e:\n"
-    "    print('refused:', e.reason)\n"
-    "print(sorted(c['name'] for c in await list_contacts()))\n"
-)
-
-
 @third_party_deprecations
 async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_without_rerunning(tmp_path: Path) -> None:
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     llm = MockFunctionCallingLLM(
         response_generator=_scripted(
             [
@@ -201,8 +184,7 @@ async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_withou
 
 @third_party_deprecations
 async def test_an_unanswered_approval_rejects_the_call_once_the_wait_times_out(tmp_path: Path) -> None:
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     llm = MockFunctionCallingLLM(
         response_generator=_scripted(
             [

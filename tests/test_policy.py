@@ -13,9 +13,9 @@ import pytest
 
 from mcpexec import CodeExecutor
 from mcpexec.audit import AuditLog
-from mcpexec.demo_servers import default_servers
 from mcpexec.errors import UsageError
 from mcpexec.policy import ApprovalRequest, Policy
+from tests.conftest import crm_servers
 from tests.test_executor import reachable
 
 pytestmark = pytest.mark.anyio
@@ -24,8 +24,7 @@ CREATE = "from servers.crm import create_contact, delete_contact, list_contacts\
 
 
 def crm_executor(tmp_path: Path, **options: Any) -> CodeExecutor:
-    servers = default_servers()
-    servers["crm"] = {**servers["crm"], "env": {"MCPEXEC_CRM_FILE": str(tmp_path / "crm.json")}}  # type: ignore[typeddict-item]
+    servers = crm_servers(tmp_path)
     return CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", **{"cell_timeout": 20, **options})
 
 
