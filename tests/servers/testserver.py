@@ -179,6 +179,22 @@ async def add_tool(name: str, ctx: Context) -> str:  # type: ignore[type-arg]
     return name
 
 
+try:  # mcp 2.x, 2026-07-28 protocol: a tool may answer "call me again" (input_required) before its result
+    from mcp.types import InputRequiredResult
+
+    @server.tool()
+    def poll(ctx: Context, rounds: int = 2) -> str | InputRequiredResult:  # type: ignore[type-arg]
+        """Answer only on the `rounds`-th round: earlier rounds return input_required with a state to send back."""
+        _count_call()
+        done = int(ctx.request_state or 0) + 1
+        if done < rounds:
+            return InputRequiredResult(request_state=str(done))
+        return f"ready after {done} rounds"
+
+except ImportError:  # mcp 1.x
+    pass
+
+
 def _require_token(app: Any, token: str) -> Any:
     """Wrap an ASGI app so that every HTTP request needs ``Authorization: Bearer <token>`` (else 401)."""
 

@@ -14,6 +14,8 @@ Differences handled here:
 - ``tools/list_changed``: a notification to the message handler (handshake era, both generations), or only a
   ``subscriptions/listen`` stream in the 2026 protocol era (2.x ``Client.listen``).
 - Test servers: 2.x ``mcp.server.mcpserver.MCPServer`` vs 1.x ``mcp.server.fastmcp.FastMCP``.
+- ``tools/call``: on 2.x results stay wire dicts end to end (:mod:`mcpexec._wire_call`); on 1.x the typed result is
+  dumped.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from typing import IO, Any, cast
 import anyio
 import anyio.abc
 
+from ._wire_call import SDK_LISTING, WireToolCaller
 from .config import ServerConfig
 
 __all__ = [
+    "SDK_LISTING",
     "MCP_VERSION",
     "IS_MCP2",
     "ConnectionLost",
@@ -190,6 +194,13 @@ class Connection:
         self._session = session
         self.info = info
         self._http_errors = http_errors
+        self._wire_calls = WireToolCaller.for_client(session) if IS_MCP2 and hasattr(session, "session") else None
+
+    @property
+    def wire_results(self) -> bool:
+        """Whether tool results stay wire dicts from the server to the caller (2.x), rather than being parsed into
+        the SDK's models and dumped again (1.x)."""
+        return self._wire_calls is not None
 
     async def list_tools_page(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of ``tools/list``: the tools as wire dicts and the next cursor (``None`` on the last page)."""
@@ -210,9 +221,16 @@ class Connection:
         items: list[Any] = tools  # pyright: ignore[reportUnknownVariableType]
         return [t for t in items if isinstance(t, dict)], next_cursor if isinstance(next_cursor, str) else None
 
-    async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """``tools/call``; the result as a wire dict (``content``, ``structuredContent``, ``isError``)."""
+    async def call_tool(
+        self, name: str, arguments: Mapping[str, Any], *, output_schema: Mapping[str, Any] | str | None = SDK_LISTING
+    ) -> dict[str, Any]:
+        """``tools/call``; the result as a wire dict (``content``, ``structuredContent``, ``isError``).
+
+        ``output_schema``: the tool's output schema as listed (``None``: it declared none), or ``SDK_LISTING`` for
+        a tool not listed yet (the SDK looks it up). Structured content that does not match it is refused."""
         try:
+            if self._wire_calls is not None:
+                return await self._wire_calls.call(name, arguments, output_schema)
             result = await self._session.call_tool(name, dict(arguments))
         except Exception as exc:
             raise _explained(exc, self._http_errors) from exc

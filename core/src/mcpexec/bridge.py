@@ -16,12 +16,9 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-import jsonschema
 import jsonschema.exceptions
-import jsonschema.protocols
-import jsonschema.validators
-import referencing.exceptions
 
+from mcpexec._schemas import UNCHECKABLE, compiled
 from mcpexec.audit import AuditLog
 from mcpexec.catalog import Catalog, ToolSpec
 from mcpexec.errors import MCPExecError, PolicyDenied, ToolArgumentError, ToolCallError
@@ -67,35 +64,16 @@ def _explain(error: jsonschema.exceptions.ValidationError) -> str:
     return f"argument {where or '(all)'!r} is {value}: {expected}"
 
 
-_validators: dict[tuple[str, str, int], jsonschema.protocols.Validator | None] = {}
-
-
-def _validator(tool: ToolSpec) -> jsonschema.protocols.Validator | None:
-    key = (tool.server, tool.name, id(tool.input_schema))
-    if key not in _validators:
-        schema = tool.input_schema
-        try:
-            cls: type[jsonschema.protocols.Validator] = jsonschema.validators.validator_for(  # pyright: ignore[reportUnknownMemberType]
-                schema, default=jsonschema.Draft202012Validator
-            )
-            cls.check_schema(schema)
-            validator: jsonschema.protocols.Validator | None = cls(schema)
-        except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, TypeError, ValueError):
-            validator = None  # a schema the server got wrong is not the caller's fault: let the server judge
-        if len(_validators) > 10_000:
-            _validators.clear()
-        _validators[key] = validator
-    return _validators[key]
-
-
 def validate_arguments(tool: ToolSpec, arguments: Mapping[str, Any]) -> None:
     """Raise :class:`ToolArgumentError` naming each bad argument and what the schema expects."""
-    validator = _validator(tool)
+    validator = compiled(tool.input_schema)
     if validator is None:
         return
     try:
+        if validator.is_valid(arguments):
+            return
         problems = sorted(validator.iter_errors(dict(arguments)), key=lambda e: (list(e.absolute_path), e.message))
-    except (referencing.exceptions.Unresolvable, jsonschema.exceptions.SchemaError, RecursionError, LookupError):
+    except UNCHECKABLE:
         return
     if problems:
         shown = [_explain(p) for p in problems[:5]]

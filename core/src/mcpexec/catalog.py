@@ -383,6 +383,10 @@ class Catalog:
         """The tool ``name`` of ``server``; :class:`UnknownToolError` (a ``LookupError``) if absent."""
         return self._lookup(self._by_name, server, name, "tool")
 
+    def find(self, server: str, name: str) -> ToolSpec | None:
+        """The tool ``name`` of ``server``, or ``None`` if the catalog does not have it."""
+        return self._by_name.get(server, {}).get(name)
+
     def by_identifier(self, server: str, identifier: str) -> ToolSpec:
         """The tool of ``server`` whose Python identifier is ``identifier``."""
         return self._lookup(self._by_ident, server, identifier, "tool with identifier")

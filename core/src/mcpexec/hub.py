@@ -24,7 +24,16 @@ from typing import Any, Literal, Self, cast
 import anyio
 import anyio.abc
 
-from ._compat import Connection, ConnectionLost, MalformedResult, RemoteError, ServerInfo, connect, map_exception
+from ._compat import (
+    SDK_LISTING,
+    Connection,
+    ConnectionLost,
+    MalformedResult,
+    RemoteError,
+    ServerInfo,
+    connect,
+    map_exception,
+)
 from ._stderr import StderrLog
 from .catalog import Catalog, ToolSpec, UnknownToolError
 from .config import ServerConfig, server_startup_timeout, server_timeout, validate_servers
@@ -455,7 +464,9 @@ class MCPHub:
         started = time.perf_counter()
         try:
             connection = await handle.ensure_connected(task_group)
-            result = await self._call(handle, connection, tool, args, limit)
+            spec = self._catalog.find(server, tool)
+            output_schema = SDK_LISTING if spec is None else spec.output_schema
+            result = await self._call(handle, connection, tool, args, limit, output_schema)
             stats.bytes_in = json_size(result)
             if result.get("isError") is True:
                 stats.errors += 1
@@ -473,13 +484,18 @@ class MCPHub:
 
     @staticmethod
     async def _call(
-        handle: _ServerHandle, connection: Connection, tool: str, args: dict[str, Any], limit: float
+        handle: _ServerHandle,
+        connection: Connection,
+        tool: str,
+        args: dict[str, Any],
+        limit: float,
+        output_schema: Mapping[str, Any] | str | None,
     ) -> dict[str, Any]:
         """One ``tools/call`` with its timeout, SDK-neutral errors mapped to ours."""
         server = handle.name
         try:
             with anyio.move_on_after(limit) as scope:
-                return await connection.call_tool(tool, args)
+                return await connection.call_tool(tool, args, output_schema=output_schema)
         except ConnectionLost as exc:
             handle.mark_lost(f"connection lost during a call to {tool!r}: {exc}")
             raise ServerError(
