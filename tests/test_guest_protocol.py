@@ -367,3 +367,62 @@ def test_a_guest_on_stdin_stdout_keeps_user_output_off_the_channel(tmp_path: Pat
         for stream in (guest.stdin, guest.stdout, guest.stderr):
             if stream is not None:
                 stream.close()
+
+
+class _PlainStream(anyio.abc.ByteStream):
+    """A socket stream seen only as a byte stream (as E2B's is): the host's workers read it, not a callback."""
+
+    def __init__(self, inner: anyio.abc.ByteStream) -> None:
+        self._inner = inner
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self._inner.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self._inner.send(item)
+
+    async def send_eof(self) -> None:
+        await self._inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reader", ["event-loop", "workers"])
+async def test_host_connection_reassembles_split_frames_drops_garbage_and_hangs_up_on_an_oversized_frame(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mcpexec.sandbox._connection as connection_module
+
+    monkeypatch.setattr(connection_module, "MAX_FRAME_BYTES", 4096)
+    host_end, guest_end = socket.socketpair()
+    try:
+        stream: anyio.abc.ByteStream = await anyio.abc.UNIXSocketStream.from_socket(host_end)
+        if reader == "workers":
+            stream = _PlainStream(stream)
+        connection = connection_module.GuestConnection(stream, _Gate())
+        request = encode({"type": "search", "id": 1, "query": "split", "detail_level": "name_only"})
+        answers: list[dict[str, Any]] = []
+
+        async def guest() -> None:
+            guest_end.sendall(b"garbage\n" + request[:10])
+            await anyio.sleep(0.05)
+            guest_end.sendall(request[10:])
+            answer = b""
+            while not answer.endswith(b"\n"):
+                await anyio.wait_readable(guest_end)
+                answer += guest_end.recv(4096)
+            answers.append(decode(answer))
+            guest_end.sendall(b'{"type": "ready", "pad": "' + b"x" * 5000)  # no newline yet, and past the limit
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(guest)
+                await connection.serve()  # returns once the oversized frame has hung up the session
+    finally:
+        guest_end.close()
+        host_end.close()
+    assert answers == [{"type": "search_result", "id": 1, "ok": True, "result": ["split"]}]
+    assert connection.dropped_frames == 1
+    assert connection.closed

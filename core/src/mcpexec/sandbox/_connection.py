@@ -3,15 +3,19 @@
 Frames from the guest are untrusted: anything malformed is dropped (and counted), requests are served
 concurrently (bounded), and the guest can only ask for what :class:`GuestRequests` offers.
 
-Frames are read and requests answered by worker tasks that stay for the session, taking turns: the worker that
-reads a request answers it itself, at once, after handing the reading to another worker (an idle one, woken, or a
-new one while fewer than ``MAX_CONCURRENT_REQUESTS`` answer). A request thus costs no trip through the event
-loop before it is served, and the bound needs no semaphore; past the bound, requests wait for the first worker
-to be free while reading goes on.
+Requests are answered by worker tasks that stay for the session (an idle one is woken, or a new one started while
+fewer than ``MAX_CONCURRENT_REQUESTS`` answer; past the bound, requests wait for the first worker to be free while
+reading goes on), so the bound needs no semaphore. Who reads depends on the channel:
+
+- a socket on asyncio (the local sandbox): the event loop itself, through a reader callback registered once —
+  no task wakes to read, and the socket is not re-registered with the selector for every frame;
+- any other stream (E2B, in-memory; trio): the workers, taking turns — the worker that reads a request answers
+  it itself, at once, after handing the reading to another worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -62,6 +66,14 @@ def _nonblocking_socket(stream: anyio.abc.ByteStream) -> socket.socket | None:
     return raw if isinstance(raw, socket.socket) and not raw.getblocking() else None
 
 
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio event loop, or ``None`` on another backend."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class GuestConnection:
     """Serves one guest: run :meth:`serve` in a task group, then :meth:`wait_ready` and :meth:`execute`.
 
@@ -88,6 +100,7 @@ class GuestConnection:
         self._reading = False  # a worker is reading frames
         self._hung_up = anyio.Event()
         self._tasks: anyio.abc.TaskGroup | None = None
+        self._watching: asyncio.AbstractEventLoop | None = None  # the loop whose reader callback reads the socket
         self.ready_info: dict[str, Any] = {}
         self.dropped_frames = 0
         self.failure: str | None = None
@@ -99,22 +112,32 @@ class GuestConnection:
 
     async def close(self) -> None:
         """Hang up on the guest (it exits when its channel closes)."""
+        self._stop_watching()
+        self._hung_up.set()
         if self._socket is not None:
             anyio.notify_closing(self._socket)  # a read waiting on it ends with ClosedResourceError
         await self._stream.aclose()
 
     async def send(self, frame: dict[str, Any]) -> None:
         data = encode(frame)
-        async with self._send_lock:
-            if self._socket is not None:
-                try:
-                    sent = self._socket.send(data)
-                except BlockingIOError:
-                    sent = 0
-                if sent == len(data):
-                    return
-                data = data[sent:]  # the socket buffer is full: the stream waits until it drains
-            await self._stream.send(data)
+        if not self._send_lock.locked():  # nobody is waiting to finish a frame: write now, no lock needed
+            data = self._send_now(data)
+            if not data:
+                return
+        async with self._send_lock:  # taken at once when free, so the rest follows what was just written
+            data = self._send_now(data)
+            if data:  # the socket buffer is full: the stream waits until it drains
+                await self._stream.send(data)
+
+    def _send_now(self, data: bytes) -> bytes:
+        """Write what the socket takes without waiting; the rest (all of it, on a stream that is no socket)."""
+        if self._socket is None:
+            return data
+        try:
+            sent = self._socket.send(data)
+        except BlockingIOError:
+            return data
+        return data[sent:]
 
     async def _receive(self) -> bytes:
         """The next bytes from the guest (``EndOfStream`` when it hung up)."""
@@ -140,29 +163,82 @@ class GuestConnection:
     async def _receive_lines(self) -> list[bytes]:
         """The next complete frames (lines, newline stripped); ``_FrameTooLarge`` past ``MAX_FRAME_BYTES``."""
         while True:
-            data = await self._receive()
-            if self._buffer:  # a frame split over reads: only its last piece is searched for the newline
-                self._buffer += data
-                if b"\n" not in data:
-                    data = b""
-                else:
-                    data = bytes(self._buffer)
-                    self._buffer.clear()
-            lines = data.split(b"\n")
-            self._buffer += lines.pop()
-            if len(self._buffer) > MAX_FRAME_BYTES or (lines and len(lines[0]) > MAX_FRAME_BYTES):
-                raise _FrameTooLarge
-            if lines:
+            if lines := self._lines(await self._receive()):
                 return lines
+
+    def _lines(self, data: bytes) -> list[bytes]:
+        """The frames ``data`` completes (lines, newline stripped); ``_FrameTooLarge`` past ``MAX_FRAME_BYTES``."""
+        if self._buffer:  # a frame split over reads: only its last piece is searched for the newline
+            self._buffer += data
+            if b"\n" not in data:
+                data = b""
+            else:
+                data = bytes(self._buffer)
+                self._buffer.clear()
+        lines = data.split(b"\n")
+        self._buffer += lines.pop()
+        if len(self._buffer) > MAX_FRAME_BYTES or (lines and len(lines[0]) > MAX_FRAME_BYTES):
+            raise _FrameTooLarge
+        return lines
+
+    def _on_readable(self) -> None:
+        """The event loop's reader callback (a socket on asyncio): read once, dispatch, call workers."""
+        assert self._socket is not None
+        try:
+            data = self._socket.recv(_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        try:
+            if not data:
+                raise anyio.EndOfStream
+            lines = self._lines(data)
+        except anyio.EndOfStream:
+            self._stop_watching()
+            self._hung_up.set()
+            return
+        except _FrameTooLarge:
+            logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
+            self._stop_watching()
+            self._hung_up.set()
+            return
+        for line in lines:
+            self._dispatch(line)
+        if self._requests:
+            self._call_workers()
+
+    def _watch(self) -> bool:
+        """Let the event loop read the socket (asyncio only); ``False`` when the workers must read."""
+        loop = _asyncio_loop() if self._socket is not None else None
+        if loop is None or self._socket is None:
+            return False
+        try:
+            loop.add_reader(self._socket.fileno(), self._on_readable)
+        except (NotImplementedError, ValueError, OSError):  # a loop without add_reader, or a closed socket
+            return False
+        self._watching = loop
+        self._reading = True  # for good: workers only answer
+        return True
+
+    def _stop_watching(self) -> None:
+        loop, self._watching = self._watching, None
+        if loop is not None and self._socket is not None:
+            with contextlib.suppress(ValueError, OSError, RuntimeError):  # closed socket or loop
+                loop.remove_reader(self._socket.fileno())
 
     async def serve(self) -> None:
         """Read guest frames and answer its requests until the guest hangs up."""
         try:
             async with anyio.create_task_group() as tasks:
                 self._tasks = tasks
-                self._workers = 1
-                tasks.start_soon(self._work)
-                await self._hung_up.wait()
+                if not self._watch():
+                    self._workers = 1
+                    tasks.start_soon(self._work)
+                try:
+                    await self._hung_up.wait()
+                finally:
+                    self._stop_watching()
                 tasks.cancel_scope.cancel()
         finally:
             self._closed.set()
