@@ -32,7 +32,7 @@ from typing import IO, Any, cast
 import anyio
 import anyio.abc
 
-from ._wire_call import SDK_LISTING, WireToolCaller
+from ._wire_call import SDK_LISTING, WireToolCaller, to_wire
 from .config import ServerConfig
 
 __all__ = [
@@ -100,14 +100,6 @@ class ServerInfo:
         """Whether the server announces tool-list changes."""
         tools: Any = self.capabilities.get("tools")
         return isinstance(tools, Mapping) and bool(cast(Mapping[str, Any], tools).get("listChanged"))
-
-
-def to_wire(model: Any) -> dict[str, Any]:
-    """A pydantic model of either SDK generation as wire-format JSON (camelCase keys, no ``None``)."""
-    if model is None:
-        return {}
-    dumped: dict[str, Any] = model.model_dump(by_alias=True, mode="json", exclude_none=True)
-    return dumped
 
 
 @functools.cache

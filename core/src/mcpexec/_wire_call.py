@@ -23,12 +23,20 @@ from typing import Any, Final
 
 from ._schemas import first_problem
 
-__all__ = ["SDK_LISTING", "WireToolCaller"]
+__all__ = ["SDK_LISTING", "WireToolCaller", "to_wire"]
 
 SDK_LISTING: Final = "sdk-listing"
 """``output_schema`` for a tool the caller has not listed: the session checks with the schema it knows."""
 
 _HEADER_MISMATCH = -32020  # mcp_types.HEADER_MISMATCH: the request's headers disagree with the tool's listing
+
+
+def to_wire(model: Any) -> dict[str, Any]:
+    """A pydantic model of either SDK generation as wire-format JSON (camelCase keys, no ``None``)."""
+    if model is None:
+        return {}
+    dumped: dict[str, Any] = model.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return dumped
 
 
 class WireToolCaller:
@@ -74,13 +82,13 @@ class WireToolCaller:
         except self._mcp_error as exc:
             if getattr(getattr(exc, "error", None), "code", None) != _HEADER_MISMATCH:
                 raise
-            return self._dump(await self._client.call_tool(name, dict(arguments)))
+            return to_wire(await self._client.call_tool(name, dict(arguments)))
         if raw.get("resultType") == "input_required":
             state = raw.get("requestState")
             continued = await self._client.call_tool(
                 name, dict(arguments), request_state=state if isinstance(state, str) else None
             )
-            return self._dump(continued)
+            return to_wire(continued)
         if raw.get("isError") is not True:
             await self._check_output(session, name, raw, output_schema)
         return {key: value for key, value in raw.items() if value is not None}
@@ -102,8 +110,3 @@ class WireToolCaller:
             problem = first_problem(output_schema, raw["structuredContent"])
             if problem is not None:
                 raise RuntimeError(f"Invalid structured content returned by tool {name}: {problem}")
-
-    @staticmethod
-    def _dump(result: Any) -> dict[str, Any]:
-        dumped: dict[str, Any] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        return dumped
