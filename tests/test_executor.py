@@ -285,6 +285,20 @@ async def test_a_crash_is_reported_and_the_next_cell_runs_in_a_fresh_session(ex:
     assert after.state_lost
 
 
+async def test_code_flooding_the_host_with_calls_ends_its_session_with_the_reason(
+    ex: CodeExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mcpexec.sandbox._connection as connection_module
+
+    monkeypatch.setattr(connection_module, "MAX_WAITING_REQUESTS", 50)  # the host's memory is what it protects
+    code = "from servers.test import echo\nawait asyncio.gather(*(echo(text=str(i)) for i in range(3000)))"
+    result = await ex.execute(f"import asyncio\n{code}")
+    assert result.error is not None
+    assert result.error.type == "SandboxCrashed"
+    assert "more requests than can wait for an answer (at most 50" in result.error.message
+    assert (await ex.execute("2 * 21")).value == "42"
+
+
 async def test_bad_arguments_to_the_executor_are_usage_errors(ex: CodeExecutor) -> None:
     with pytest.raises(UsageError, match="timeout"):
         await ex.execute("1", timeout=0)

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import anyio
 import anyio.abc
 import pytest
 
+import mcpexec.sandbox._connection as connection_module
 from mcpexec import errors
 from mcpexec.runtime._cell import CellRunner
 from mcpexec.runtime._channel import ChannelClosed, GuestChannel
@@ -388,20 +390,34 @@ class _PlainStream(anyio.abc.ByteStream):
         await self._inner.aclose()
 
 
-@pytest.mark.anyio
-@pytest.mark.parametrize("reader", ["event-loop", "workers"])
-async def test_host_connection_reassembles_split_frames_drops_garbage_and_hangs_up_on_an_oversized_frame(
-    reader: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import mcpexec.sandbox._connection as connection_module
-
-    monkeypatch.setattr(connection_module, "MAX_FRAME_BYTES", 4096)
+@asynccontextmanager
+async def _host_connection(reader: str, handler: Any) -> AsyncIterator[tuple[Any, socket.socket]]:
+    """A host connection over a socketpair, read by the event loop or (as E2B's stream is) by its workers; and
+    the guest's end of the pair."""
     host_end, guest_end = socket.socketpair()
     try:
         stream: anyio.abc.ByteStream = await anyio.abc.UNIXSocketStream.from_socket(host_end)
-        if reader == "workers":
-            stream = _PlainStream(stream)
-        connection = connection_module.GuestConnection(stream, _Gate())
+        yield (
+            connection_module.GuestConnection(stream if reader == "event-loop" else _PlainStream(stream), handler),
+            guest_end,
+        )
+    finally:
+        guest_end.close()
+        host_end.close()
+
+
+@pytest.fixture(params=["event-loop", "workers"])
+def reader(request: pytest.FixtureRequest) -> str:
+    """Who reads the guest's frames on the host: the event loop (a socket on asyncio) or the workers."""
+    return str(request.param)
+
+
+@pytest.mark.anyio
+async def test_host_connection_reassembles_split_frames_drops_garbage_and_hangs_up_on_an_oversized_frame(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection_module, "MAX_FRAME_BYTES", 4096)
+    async with _host_connection(reader, _Gate()) as (connection, guest_end):
         request = encode({"type": "search", "id": 1, "query": "split", "detail_level": "name_only"})
         answers: list[dict[str, Any]] = []
 
@@ -420,9 +436,25 @@ async def test_host_connection_reassembles_split_frames_drops_garbage_and_hangs_
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(guest)
                 await connection.serve()  # returns once the oversized frame has hung up the session
-    finally:
-        guest_end.close()
-        host_end.close()
     assert answers == [{"type": "search_result", "id": 1, "ok": True, "result": ["split"]}]
     assert connection.dropped_frames == 1
     assert connection.closed
+
+
+@pytest.mark.anyio
+async def test_a_guest_flooding_the_host_with_requests_gets_its_session_closed(
+    reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connection_module, "MAX_WAITING_REQUESTS", 20)
+    gate = _Gate()  # never opened: every request the host starts to answer waits, the rest queue up
+    async with _host_connection(reader, gate) as (connection, guest_end):
+        flood = b"".join(
+            encode({"type": "tool_call", "id": i, "server": "s", "tool": "t", "arguments": {"n": str(i)}})
+            for i in range(connection_module.MAX_CONCURRENT_REQUESTS + 100)
+        )
+        guest_end.sendall(flood)
+        with anyio.fail_after(10):
+            await connection.serve()  # returns: the host hung up instead of queueing without end
+    assert connection.failure is not None
+    assert "more requests than can wait for an answer (at most 20" in connection.failure
+    assert gate.most <= connection_module.MAX_CONCURRENT_REQUESTS

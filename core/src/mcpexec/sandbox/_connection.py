@@ -36,6 +36,10 @@ __all__ = ["GuestConnection", "GuestRequests"]
 logger = logging.getLogger("mcpexec.sandbox")
 
 MAX_CONCURRENT_REQUESTS = 128
+MAX_WAITING_REQUESTS = 100_000
+"""Requests read but not answered yet, past which the guest is flooding the host: the session is closed."""
+MAX_WAITING_BYTES = 256 * 1024 * 1024
+"""The same bound on the waiting requests' size (their frames' bytes)."""
 _CHUNK = 1 << 16
 _HUNG_UP = (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
@@ -93,7 +97,8 @@ class GuestConnection:
         self._frames: dict[int, dict[str, Any]] = {}
         self._ready = anyio.Event()
         self._closed = anyio.Event()
-        self._requests: deque[dict[str, Any]] = deque()  # waiting for a worker
+        self._requests: deque[tuple[dict[str, Any], int]] = deque()  # waiting for a worker, with their sizes
+        self._waiting_bytes = 0
         self._idle: list[anyio.Event] = []  # one per idle worker: set it to wake that worker
         self._workers = 0
         self._answering = 0  # workers answering a request now
@@ -245,7 +250,22 @@ class GuestConnection:
             for event in self._results.values():
                 event.set()
 
+    def _flooded(self) -> None:
+        """More requests wait than the bounds allow: the guest floods the channel (a bug, or an attack on the
+        host's memory). Hang up, saying why — the cell ends with that reason."""
+        reason = (
+            f"the sandbox sent more requests than can wait for an answer (at most {MAX_WAITING_REQUESTS:,}, "
+            f"{MAX_WAITING_BYTES // 2**20} MiB); the session was closed — make fewer tool calls at once"
+        )
+        logger.warning("%s", reason)
+        if self.failure is None:
+            self.failure = reason
+        self._stop_watching()
+        self._hung_up.set()
+
     def _dispatch(self, line: bytes) -> None:
+        if self._hung_up.is_set():  # the rest of a read after the session was closed
+            return
         try:
             frame = decode(line)
         except FrameError:
@@ -260,7 +280,11 @@ class GuestConnection:
             else:
                 self.dropped_frames += 1
         elif kind in ("tool_call", "search", "skill") and isinstance(frame.get("id"), int):
-            self._requests.append(frame)
+            if len(self._requests) >= MAX_WAITING_REQUESTS or self._waiting_bytes + len(line) > MAX_WAITING_BYTES:
+                self._flooded()
+                return
+            self._requests.append((frame, len(line)))
+            self._waiting_bytes += len(line)
         elif kind == "ready":
             self.ready_info = frame
             self._ready.set()
@@ -282,7 +306,8 @@ class GuestConnection:
         """A worker: answer a waiting request (handing the reading on first), or read frames, or wait to be woken."""
         while True:
             if self._requests and self._answering < MAX_CONCURRENT_REQUESTS:
-                frame = self._requests.popleft()
+                frame, size = self._requests.popleft()
+                self._waiting_bytes -= size
                 self._answering += 1
                 self._call_workers()
                 try:
