@@ -20,7 +20,7 @@ DEMO_CODE = textwrap.dedent(
     pending = [r for r in rows if r["status"] == "pending"]
     print(f"{len(rows):,} orders, {len(pending):,} pending; the 5 largest:")
     for r in sorted(pending, key=lambda r: r["amount"], reverse=True)[:5]:
-        print(f"  {r['order_id']}  {r['amount']:>8.2f}  {r['customer']}")
+        print(f"  {r['order_id']:<9}  {r['amount']:>8.2f}  {r['customer']}")
     """
 )
 
