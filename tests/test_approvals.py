@@ -11,9 +11,10 @@ import pytest
 
 from mcpexec import CodeExecutor
 from mcpexec.approvals import ApprovalNeeded, Decision, parse_decision
+from mcpexec.audit import AuditLog
 from mcpexec.errors import UsageError
 from mcpexec.execution import ExecutionResult
-from mcpexec.policy import Policy
+from mcpexec.policy import ApprovalRequest, Approved, Policy
 from tests.conftest import DELETE_TWO
 from tests.test_policy import CREATE, crm_executor
 
@@ -129,6 +130,50 @@ async def test_closing_the_executor_stops_a_paused_execution(tmp_path: Path) -> 
     assert deletes(ex) == 0
 
 
+async def test_a_reviewer_can_edit_a_calls_arguments_and_the_code_gets_that_calls_result(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive"), audit=audit) as ex:
+        gate = ex.approvals
+        assert isinstance(await gate.run("k", DELETE_TWO), ApprovalNeeded)
+        # Ada's delete is edited into Bob's; then Bob's own delete finds nothing left to delete
+        second = await gate.answer("k", 0, {"type": "edit", "args": {"contact_id": 2}})
+        assert isinstance(second, ApprovalNeeded)
+        assert dict(second.request.arguments) == {"contact_id": 2}  # what the code asked for, not the edit
+        with pytest.raises(UsageError, match="edited arguments must be a JSON object"):
+            await gate.answer("k", 1, {"type": "edit", "args": "all of them"})
+        # an edit the tool's schema refuses is an error in the code, named like any bad argument
+        result = await gate.answer("k", 1, {"type": "edit", "args": {"contact_id": "Bob"}})
+        assert isinstance(result, ExecutionResult)
+        assert result.error is not None
+        assert result.error.type == "ToolArgumentError"
+        assert "the reviewer's arguments" in result.error.message
+        assert "contact_id" in result.error.message
+        assert (await ex.execute("sorted(c['name'] for c in await list_contacts())")).value == "['Ada']"
+        assert deletes(ex) == 1
+    edits = [e for e in AuditLog.read(audit) if e["event"] == "tool_call" and "edited_arguments" in e]
+    assert [(e["arguments"], e["edited_arguments"], e["status"]) for e in edits] == [
+        ({"contact_id": 1}, {"contact_id": 2}, "ok"),
+        ({"contact_id": 2}, {"contact_id": "Bob"}, "error"),
+    ]
+
+
+async def test_an_approver_callback_may_answer_with_edited_arguments(tmp_path: Path) -> None:
+    def approve(request: ApprovalRequest) -> Approved:
+        return Approved({**request.arguments, "contact_id": 2})
+
+    code = (
+        CREATE + "await create_contact(name='Ada', email='ada@example.com')\n"
+        "await create_contact(name='Bob', email='bob@example.com')\n"
+        "await delete_contact(contact_id=1)\n"
+        "sorted(c['name'] for c in await list_contacts())"
+    )
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive", approve=approve)) as ex:
+        result = await ex.execute(code)
+        assert result.ok, result.to_text()
+        assert result.value == "['Ada']"
+        assert [c.decision for c in result.tool_calls if c.tool == "delete_contact"] == ["approved"]
+
+
 def test_answers_are_parsed_strictly() -> None:
     assert parse_decision(True) == Decision(True)
     assert parse_decision("Approve") == Decision(True)
@@ -139,7 +184,16 @@ def test_answers_are_parsed_strictly() -> None:
     for unclear in (None, 1, "maybe", {"approved": "yes"}, {}, ["approve"]):
         with pytest.raises(UsageError, match="not an approval answer"):
             parse_decision(unclear)
-    with pytest.raises(UsageError, match="editing the arguments"):
-        parse_decision({"type": "edit", "args": {}})
+    edited = Decision(True, "", {"contact_id": 2})
+    assert parse_decision({"type": "edit", "args": {"contact_id": 2}}) == edited
+    assert parse_decision({"type": "edit", "edited_action": {"name": "delete_contact", "args": {"contact_id": 2}}}) == (
+        edited
+    )
+    assert parse_decision({"approved": True, "arguments": {"contact_id": 2}}) == edited
+    for bad_edit in ({"type": "edit"}, {"type": "edit", "args": [2]}, {"type": "edit", "args": {1: 2}}):
+        with pytest.raises(UsageError, match="edited arguments must be a JSON object"):
+            parse_decision(bad_edit)
+    with pytest.raises(UsageError, match="a rejected call has no arguments to edit"):
+        parse_decision({"approved": False, "arguments": {"contact_id": 2}})
     with pytest.raises(UsageError, match="reason must be a string"):
         parse_decision({"approved": True, "reason": 3})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,35 @@ async def test_approvals_inside_code_go_through_langgraph_interrupts_and_resume_
     assert [c["name"] for c in json.loads((tmp_path / "crm.json").read_text())] == ["Bob"]
 
 
+@contextmanager
+def _sync_interrupting_agent(tmp_path: Path, call_id: str) -> Iterator[tuple[CodeExecutor, Any, Any]]:
+    """A synchronous LangGraph agent whose one tool call runs ``DELETE_TWO`` with approvals by interrupt."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    script: list[AIMessage | str] = [_call("execute_code", {"code": DELETE_TWO}, call_id), AIMessage(content="done")]
+    policy = Policy(approval="destructive")
+    with CodeExecutor(crm_servers(tmp_path), workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
+        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
+        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+        yield ex, agent, {"configurable": {"thread_id": call_id}}
+
+
+def test_a_reviewer_edits_a_call_with_langchains_edit_decision(tmp_path: Path) -> None:
+    from langgraph.types import Command
+
+    with _sync_interrupting_agent(tmp_path, "edit-1") as (ex, agent, config):
+        state = agent.invoke({"messages": [HumanMessage("remove Ada")]}, config)
+        assert state["__interrupt__"][0].value["arguments"] == {"contact_id": 1}
+        edit = {"type": "edit", "edited_action": {"name": "delete_contact", "args": {"contact_id": 2}}}
+        state = agent.invoke(Command(resume=edit), config)  # Bob goes instead of Ada
+        assert state["__interrupt__"][0].value["index"] == 1
+        state = agent.invoke(Command(resume={"type": "reject", "message": "enough"}), config)
+        assert ex.hub.stats()["crm"]["delete_contact"].calls == 1
+    [message] = [m for m in state["messages"] if isinstance(m, ToolMessage)]
+    assert "deleted Ada: True\nrefused: crm.delete_contact was rejected by the reviewer: enough\n" in message.content
+    assert [c["name"] for c in json.loads((tmp_path / "crm.json").read_text())] == ["Ada"]
+
+
 def test_interrupt_approvals_need_a_tool_call_id(executor: CodeExecutor) -> None:
     [tool, _] = MCPExecToolkit(executor=executor, approvals="interrupt").get_tools()
     output = tool.invoke({"code": "1 + 1"})
@@ -220,16 +250,9 @@ def test_interrupt_approvals_need_a_tool_call_id(executor: CodeExecutor) -> None
 
 
 def test_interrupt_approvals_work_in_a_synchronous_graph(tmp_path: Path) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    servers = crm_servers(tmp_path)
-    script: list[AIMessage | str] = [_call("execute_code", {"code": DELETE_TWO}, "sync-1"), AIMessage(content="done")]
-    policy = Policy(approval="destructive")
-    with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
-        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
-        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
-        config: Any = {"configurable": {"thread_id": "sync"}}
+    with _sync_interrupting_agent(tmp_path, "sync-1") as (ex, agent, config):
         state = agent.invoke({"messages": [HumanMessage("remove both")]}, config)
         assert state["__interrupt__"][0].value["index"] == 0
         state = agent.invoke(Command(resume="approve"), config)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,38 @@ def _call(name: str, args: dict[str, Any], call_id: str) -> ChatMessage:
     )
 
 
+def _deleting_llm(call_id: str, final: str) -> Any:
+    """A model that runs ``DELETE_TWO`` with one ``execute_code`` call, then answers ``final``."""
+    return MockFunctionCallingLLM(
+        response_generator=_scripted(
+            [
+                _call("execute_code", {"code": DELETE_TWO}, call_id),
+                ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text=final)]),
+            ]
+        )
+    )
+
+
+def _approving_executor(tmp_path: Path) -> CodeExecutor:
+    """The demo servers (the CRM's file in ``tmp_path``) behind a policy that wants deletes approved."""
+    policy = Policy(approval="destructive")
+    return CodeExecutor(crm_servers(tmp_path), workspace=reachable(tmp_path) / "ws", policy=policy)
+
+
+async def _run_answering(
+    executor: CodeExecutor, llm: Any, user_msg: str, answer: Callable[[ApprovalRequired], ApprovalResponse]
+) -> Any:
+    """Run a FunctionAgent with approvals by workflow event, answering each with ``answer``; its result."""
+    agent = FunctionAgent(tools=MCPExecToolSpec(executor, approvals="event").to_tool_list(), llm=llm)
+    handler = agent.run(user_msg=user_msg)
+    with anyio.fail_after(60):
+        async for event in handler.stream_events():
+            if isinstance(event, ApprovalRequired):
+                assert handler.ctx is not None
+                handler.ctx.send_event(answer(event))
+        return await handler
+
+
 @third_party_deprecations
 async def test_a_function_agent_searches_then_runs_code_against_a_real_server(ex: CodeExecutor, tmp_path: Path) -> None:
     code = (
@@ -142,30 +174,16 @@ async def test_a_react_agent_runs_code_through_the_tool_spec(ex: CodeExecutor) -
 
 @third_party_deprecations
 async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_without_rerunning(tmp_path: Path) -> None:
-    servers = crm_servers(tmp_path)
-    llm = MockFunctionCallingLLM(
-        response_generator=_scripted(
-            [
-                _call("execute_code", {"code": DELETE_TWO}, "call-9"),
-                ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text="Ada is gone, Bob stays.")]),
-            ]
-        )
-    )
-    policy = Policy(approval="destructive")
-    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as executor:
-        agent = FunctionAgent(tools=MCPExecToolSpec(executor, approvals="event").to_tool_list(), llm=llm)
-        handler = agent.run(user_msg="remove Ada and Bob")
+    llm = _deleting_llm("call-9", "Ada is gone, Bob stays.")
+    async with _approving_executor(tmp_path) as executor:
         asked: list[ApprovalRequired] = []
-        with anyio.fail_after(60):
-            async for event in handler.stream_events():
-                if isinstance(event, ApprovalRequired):
-                    asked.append(event)
-                    approved = event.arguments["contact_id"] == 1
-                    assert handler.ctx is not None
-                    handler.ctx.send_event(
-                        ApprovalResponse(key=event.key, index=event.index, approved=approved, reason="keep Bob")
-                    )
-            result = await handler
+
+        def answer(event: ApprovalRequired) -> ApprovalResponse:
+            asked.append(event)
+            approved = event.arguments["contact_id"] == 1
+            return ApprovalResponse(key=event.key, index=event.index, approved=approved, reason="keep Bob")
+
+        result = await _run_answering(executor, llm, "remove Ada and Bob", answer)
         calls = executor.hub.stats()["crm"]
         assert (calls["create_contact"].calls, calls["delete_contact"].calls) == (2, 1)  # nothing ran twice
         assert executor.approvals.pending() == ()
@@ -183,18 +201,23 @@ async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_withou
 
 
 @third_party_deprecations
+async def test_an_approval_response_may_edit_the_calls_arguments(tmp_path: Path) -> None:
+    llm = _deleting_llm("call-10", "Bob is gone.")
+    async with _approving_executor(tmp_path) as executor:
+
+        def answer(event: ApprovalRequired) -> ApprovalResponse:  # Ada's delete is edited into Bob's, then refused
+            edited = {"contact_id": 2} if event.index == 0 else None
+            return ApprovalResponse(key=event.key, index=event.index, approved=edited is not None, arguments=edited)
+
+        await _run_answering(executor, llm, "remove Ada", answer)
+        assert executor.hub.stats()["crm"]["delete_contact"].calls == 1
+    assert [c["name"] for c in json.loads((tmp_path / "crm.json").read_text())] == ["Ada"]
+
+
+@third_party_deprecations
 async def test_an_unanswered_approval_rejects_the_call_once_the_wait_times_out(tmp_path: Path) -> None:
-    servers = crm_servers(tmp_path)
-    llm = MockFunctionCallingLLM(
-        response_generator=_scripted(
-            [
-                _call("execute_code", {"code": DELETE_TWO}, "call-1"),
-                ChatMessage(role=MessageRole.ASSISTANT, blocks=[TextBlock(text="Nobody answered.")]),
-            ]
-        )
-    )
-    policy = Policy(approval="destructive")
-    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as executor:
+    llm = _deleting_llm("call-1", "Nobody answered.")
+    async with _approving_executor(tmp_path) as executor:
         spec = MCPExecToolSpec(executor, approvals="event", approval_timeout=0.5)
         with anyio.fail_after(60):
             result = await FunctionAgent(tools=spec.to_tool_list(), llm=llm).run(user_msg="remove them")

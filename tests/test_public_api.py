@@ -24,6 +24,7 @@ PUBLIC_NAMES = [
     "ApprovalGate",
     "ApprovalNeeded",
     "ApprovalRequest",
+    "Approved",
     "AudioContent",
     "AuditLog",
     "Catalog",

@@ -39,7 +39,7 @@ from .execution import ExecutionError, ExecutionResult, ExecutorStats, ToolCallR
 from .executor import CodeExecutor
 from .hub import MCPHub, ServerStatus, ToolStats
 from .pii import FlowRule, PIITokenizer, allow_flow, deny_flow
-from .policy import ApprovalRequest, Policy
+from .policy import ApprovalRequest, Approved, Policy
 from .results import AudioContent, ImageContent, ResourceContent, ResourceLink
 from .sandbox import IsolationReport, Limits, LocalSandbox, Workspace
 from .search import DetailLevel, ToolIndex
@@ -58,6 +58,7 @@ __all__ = [
     "ExecutorStats",
     "Policy",
     "ApprovalRequest",
+    "Approved",
     "ApprovalNeeded",
     "ApprovalGate",
     "AuditLog",

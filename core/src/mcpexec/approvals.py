@@ -10,7 +10,9 @@ the next :class:`ApprovalNeeded`.
 
 A paused execution holds the sandbox session (its timeout stops while it waits); another execution started
 meanwhile gets a :class:`~mcpexec.errors.UsageError` instead of waiting forever. A rejected call raises
-:class:`~mcpexec.errors.PolicyDenied` in the agent's code, with the reviewer's reason.
+:class:`~mcpexec.errors.PolicyDenied` in the agent's code, with the reviewer's reason. A reviewer may also edit
+the call's arguments (``{'type': 'edit', 'args': {...}}``, as LangChain's human-in-the-loop answers): the call
+goes out with them (checked against the input schema again) and the code gets that call's result.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 
 from mcpexec.errors import MCPExecError, PolicyDenied, UsageError
 from mcpexec.execution import ExecutionResult
-from mcpexec.policy import ApprovalRequest
+from mcpexec.policy import ApprovalRequest, Approved
 
 if TYPE_CHECKING:
     from mcpexec.executor import CodeExecutor
@@ -37,8 +39,8 @@ FINISHED_KEPT = 256
 _APPROVE = frozenset({"approve", "approved", "accept", "allow", "yes", "y"})
 _REJECT = frozenset({"reject", "rejected", "deny", "denied", "no", "n"})
 ANSWER_FORMS = (
-    "True / False, 'approve' / 'reject', {'approved': bool, 'reason': str} or "
-    "{'type': 'approve' | 'reject', 'message': str}"
+    "True / False, 'approve' / 'reject', {'approved': bool, 'reason': str, 'arguments': {...} (optional)}, "
+    "{'type': 'approve' | 'reject', 'message': str} or {'type': 'edit', 'args': {...}}"
 )
 
 
@@ -48,6 +50,14 @@ class Decision:
 
     approved: bool
     reason: str = ""
+    arguments: Mapping[str, Any] | None = None
+    """The arguments the reviewer edited the call to (approved calls only; ``None``: as the code made it)."""
+
+
+def _edited_arguments(value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in cast(Mapping[object, Any], value)):
+        raise UsageError(f"a reviewer's edited arguments must be a JSON object, not {value!r}")
+    return dict(cast(Mapping[str, Any], value))
 
 
 def parse_decision(answer: object) -> Decision:
@@ -66,12 +76,17 @@ def parse_decision(answer: object) -> Decision:
         if not isinstance(reason, str):
             raise UsageError(f"an approval's reason must be a string, not {reason!r}")
         if isinstance(fields.get("approved"), bool):
-            return Decision(fields["approved"], reason)
+            edited = fields.get("arguments")
+            if edited is not None and not fields["approved"]:
+                raise UsageError("a rejected call has no arguments to edit: approve it with them, or reject it")
+            return Decision(fields["approved"], reason, None if edited is None else _edited_arguments(edited))
         kind = fields.get("type")
         if isinstance(kind, str) and kind.lower() in _APPROVE | _REJECT:
             return Decision(kind.lower() in _APPROVE, reason)
-        if kind == "edit":
-            raise UsageError("editing the arguments of a call made from code is not supported: approve or reject it")
+        if kind == "edit":  # LangChain's human-in-the-loop: {'type': 'edit', 'edited_action': {'name', 'args'}}
+            action: object = fields.get("edited_action")
+            source = cast(Mapping[str, Any], action) if isinstance(action, Mapping) else fields
+            return Decision(True, reason, _edited_arguments(source.get("args", source.get("arguments"))))
     raise UsageError(f"not an approval answer: {answer!r}; answer with {ANSWER_FORMS}")
 
 
@@ -228,7 +243,7 @@ class ApprovalGate:
         return step
 
     async def _drive(self, paused: _Paused) -> None:
-        async def approve(request: ApprovalRequest) -> bool:
+        async def approve(request: ApprovalRequest) -> bool | Approved:
             index = len(paused.requests)
             paused.requests.append(request)
             paused.answered.append(anyio.Event())
@@ -239,7 +254,7 @@ class ApprovalGate:
             if not decision.approved:
                 qualified = f"{request.server}.{request.tool}"
                 raise PolicyDenied(f"{qualified} was rejected by the reviewer: {decision.reason or 'no reason given'}")
-            return True
+            return True if decision.arguments is None else Approved(decision.arguments)
 
         try:
             paused.result = await self._executor.execute(paused.code, approve=approve)

@@ -169,6 +169,22 @@ class Bridge:
         """Error text on its way to the sandbox: personal data in it is tokenized too."""
         return str(self._pii.tokenize(text, source=server)) if self._pii is not None else text
 
+    def _check_arguments(self, spec: ToolSpec, arguments: Mapping[str, Any], prefix: str = "") -> None:
+        """Validate ``arguments`` against the tool's input schema (when validating); the error is scrubbed."""
+        if self._validate:
+            try:
+                validate_arguments(spec, arguments)
+            except ToolArgumentError as exc:
+                message = self._scrub(prefix + exc.message, spec.server)
+                raise ToolArgumentError(message, server=spec.server, tool=spec.name) from None
+
+    def _edited(self, decision: PolicyDecision, server: str) -> dict[str, Any]:
+        """The audit fields of arguments a reviewer edited (tokenized like everything from the host's side)."""
+        if decision.arguments is None:
+            return {}
+        edited = dict(decision.arguments)
+        return {"edited_arguments": self._pii.tokenize(edited, source=server) if self._pii is not None else edited}
+
     async def tool_call(self, server: str, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         decision = PolicyDecision("allowed")
@@ -178,11 +194,7 @@ class Bridge:
         try:
             spec = self._backend.catalog.get(server, tool)
             real = self._pii.detokenize(arguments, destination=server) if self._pii is not None else arguments
-            if self._validate:
-                try:
-                    validate_arguments(spec, real)
-                except ToolArgumentError as exc:
-                    raise ToolArgumentError(self._scrub(exc.message, server), server=server, tool=tool) from None
+            self._check_arguments(spec, real)
             approver = self.approver
             settled = self.policy.check(
                 spec, execution_calls=self._execution_calls, session_calls=self.session_calls, approver=approver
@@ -193,6 +205,9 @@ class Bridge:
             decision = settled
             if decision.outcome == "denied":
                 raise PolicyDenied(decision.reason)
+            if decision.arguments is not None:  # the reviewer edited the call: it goes out as they wrote it
+                real = dict(decision.arguments)
+                self._check_arguments(spec, real, "the reviewer's arguments: ")
             self._execution_calls += 1
             self.session_calls += 1
             result = await self._backend.call_tool_raw(server, tool, real, timeout=self._call_timeout)
@@ -220,6 +235,7 @@ class Bridge:
                     arguments=arguments,
                     decision=decision.outcome,
                     reason=decision.reason or None,
+                    **self._edited(decision, server),
                     status=status,
                     error=error,
                     result_bytes=json_size(result) if status == "ok" else 0,

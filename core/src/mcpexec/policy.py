@@ -5,7 +5,8 @@ not through the generated wrappers, not with raw protocol frames. A refused call
 :class:`~mcpexec.errors.PolicyDenied` in the guest with the reason, and shows in the cell's ``tool_calls``.
 
 Rules are globs over ``"server.tool"`` (``"github.*"``, ``"*.delete_*"``); a call must match an ``allow`` rule and
-no ``deny`` rule. Approval: with an ``approve`` callback (sync or async, given an :class:`ApprovalRequest`), calls to
+no ``deny`` rule. Approval: with an ``approve`` callback (sync or async, given an :class:`ApprovalRequest`; it answers
+``True``, ``False``, or :class:`Approved` with the arguments the reviewer edited the call to), calls to
 tools whose MCP annotations say they may change things are put to it first (``approval="destructive"``: tools not
 marked read-only whose ``destructiveHint`` is not false — the MCP default for unannotated tools; ``"writes"``: every
 tool not marked read-only; ``"always"``; ``"never"``).
@@ -17,12 +18,12 @@ import fnmatch
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from mcpexec.catalog import ToolSpec
 from mcpexec.errors import PolicyDenied, UsageError
 
-__all__ = ["ApprovalMode", "ApprovalRequest", "Approver", "Policy", "PolicyDecision"]
+__all__ = ["ApprovalMode", "ApprovalRequest", "Approved", "Approver", "Policy", "PolicyDecision"]
 
 ApprovalMode = Literal["destructive", "writes", "always", "never"]
 _MODES: tuple[str, ...] = ("destructive", "writes", "always", "never")
@@ -40,16 +41,27 @@ class ApprovalRequest:
     description: str = ""
 
 
-Approver = Callable[[ApprovalRequest], bool | Awaitable[bool]]
-"""Answers an :class:`ApprovalRequest`: ``True`` to let the call through."""
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """An approver's answer that lets a call through with the arguments the reviewer edited it to (they are
+    checked against the tool's input schema again; the code that made the call gets the edited call's result)."""
+
+    arguments: Mapping[str, Any]
+
+
+Approver = Callable[[ApprovalRequest], bool | Approved | Awaitable[bool | Approved]]
+"""Answers an :class:`ApprovalRequest`: ``True`` to let the call through, :class:`Approved` to let it through
+with edited arguments; anything else rejects it."""
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyDecision:
-    """What the policy said about one call: ``"allowed"``, ``"approved"`` or ``"denied"`` (with the reason)."""
+    """What the policy said about one call: ``"allowed"``, ``"approved"`` or ``"denied"`` (with the reason);
+    ``arguments``: what a reviewer edited the call's arguments to (``None``: not edited)."""
 
     outcome: Literal["allowed", "approved", "denied"]
     reason: str = ""
+    arguments: Mapping[str, Any] | None = None
 
 
 def _check_patterns(name: str, patterns: object) -> tuple[str, ...]:
@@ -144,8 +156,9 @@ class Policy:
     async def ask(
         self, tool: ToolSpec, arguments: Mapping[str, Any], *, approver: Approver | None = None
     ) -> PolicyDecision:
-        """Put a call that needs approval to ``approver`` (default :attr:`approve`): ``"approved"``, or
-        ``"denied"`` with the reason (an approver may also raise :class:`PolicyDenied` with its own)."""
+        """Put a call that needs approval to ``approver`` (default :attr:`approve`): ``"approved"`` (with the
+        reviewer's arguments when it answered :class:`Approved`), or ``"denied"`` with the reason (an approver may
+        also raise :class:`PolicyDenied` with its own)."""
         qualified = f"{tool.server}.{tool.name}"
         why = self.needs_approval(tool, approver=approver)
         approve = approver or self.approve
@@ -158,6 +171,11 @@ class Policy:
                 answer = await answer
         except PolicyDenied as exc:
             return PolicyDecision("denied", exc.reason)
+        if isinstance(answer, Approved):
+            edited = cast(object, answer.arguments)  # an approver's value: check it
+            if not isinstance(edited, Mapping):
+                return PolicyDecision("denied", f"{qualified}: the reviewer's arguments are not an object: {edited!r}")
+            return PolicyDecision("approved", arguments=dict(cast(Mapping[str, Any], edited)))
         if answer is not True:
             return PolicyDecision("denied", f"{qualified} was not approved ({why})")
         return PolicyDecision("approved")

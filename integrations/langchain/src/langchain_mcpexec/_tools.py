@@ -60,7 +60,8 @@ class ExecuteCodeTool(_ExecutorTool):
 
     ``approvals="interrupt"``: a tool call in the code that the executor's policy wants approved pauses the agent
     with a LangGraph ``interrupt()`` carrying the request (see :meth:`mcpexec.approvals.ApprovalNeeded.to_json`);
-    resume with ``Command(resume=True)`` or ``Command(resume={"approved": False, "reason": "..."})``. The paused
+    resume with ``Command(resume=True)``, ``Command(resume={"approved": False, "reason": "..."})`` or, to change
+    the call's arguments, ``Command(resume={"type": "edit", "args": {...}})``. The paused
     execution is kept by tool-call id, so resuming continues it: the code is not run again and no MCP tool is
     called twice. Needs a graph with a checkpointer, and the tool called with a ``ToolCall``.
     ``approvals="policy"`` (default): the policy's own ``approve`` callback, if any, decides.

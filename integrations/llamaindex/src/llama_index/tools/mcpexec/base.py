@@ -44,6 +44,8 @@ class ApprovalResponse(HumanResponseEvent):
     index: int
     approved: bool
     reason: str = ""
+    arguments: dict[str, Any] | None = None
+    """The arguments the reviewer edited the call to (with ``approved=True``); ``None`` keeps the code's own."""
 
 
 class MCPExecToolSpec(BaseToolSpec):
@@ -111,7 +113,10 @@ class MCPExecToolSpec(BaseToolSpec):
                 except TimeoutError:
                     done = await gate.discard(key, f"no answer within {self.approval_timeout:g} s")
                     return done.to_text() if done is not None else "Error: the execution was discarded"
-                step = await gate.answer(key, step.index, {"approved": response.approved, "reason": response.reason})
+                answer = {"approved": response.approved, "reason": response.reason}
+                if response.arguments is not None:
+                    answer["arguments"] = response.arguments
+                step = await gate.answer(key, step.index, answer)
             return step.to_text()
         except MCPExecError as exc:
             return f"Error: {exc}"
