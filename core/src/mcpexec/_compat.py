@@ -186,7 +186,7 @@ class Connection:
         self._session = session
         self.info = info
         self._http_errors = http_errors
-        self._wire_calls = WireToolCaller.for_client(session) if IS_MCP2 and hasattr(session, "session") else None
+        self._wire_calls = WireToolCaller.for_client(session)  # None on 1.x: its ClientSession has no .session
 
     @property
     def wire_results(self) -> bool:

@@ -1,6 +1,7 @@
-"""Compiled JSON Schema validators for tools' input and output schemas, cached per schema object.
+"""Compiled JSON Schema validators for tools' input and output schemas, and other facts derived from schemas,
+cached per schema object.
 
-Compiling a validator costs far more than using it, and a tool's schemas are checked on every call. The cache is
+Compiling a validator costs far more than using it, and a tool's schemas are checked on every call. A cache is
 keyed by the schema object's identity and holds the object itself, so an identity the interpreter reuses for a
 new schema can never pick up a stale validator. A schema that is not valid JSON Schema gets no validator (the
 server got it wrong, not the caller): values are then not checked here, and the server judges.
@@ -8,8 +9,8 @@ server got it wrong, not the caller): values are then not checked here, and the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar, cast
 
 import jsonschema
 import jsonschema.exceptions
@@ -17,7 +18,7 @@ import jsonschema.protocols
 import jsonschema.validators
 import referencing.exceptions
 
-__all__ = ["UNCHECKABLE", "compiled", "first_problem"]
+__all__ = ["UNCHECKABLE", "PerSchema", "compiled", "first_problem"]
 
 Validator = jsonschema.protocols.Validator
 
@@ -30,26 +31,42 @@ UNCHECKABLE: tuple[type[BaseException], ...] = (
 """What validating against a schema that compiled may still raise (a ``$ref`` that does not resolve, ...)."""
 
 _MAX_CACHED = 10_000
-_compiled: dict[int, tuple[Mapping[str, Any], Validator | None]] = {}
+T = TypeVar("T")
 
 
-def compiled(schema: Mapping[str, Any]) -> Validator | None:
+class PerSchema(Generic[T]):
+    """``compute(schema)``, remembered per schema object (see the module docstring): call it with the schema."""
+
+    def __init__(self, compute: Callable[[Mapping[str, Any]], T]) -> None:
+        self._compute = compute
+        self._cache: dict[int, tuple[Mapping[str, Any], T]] = {}
+
+    def __call__(self, schema: Mapping[str, Any]) -> T:
+        cached = self._cache.get(id(schema))
+        if cached is not None and cached[0] is schema:
+            return cached[1]
+        value = self._compute(schema)
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[id(schema)] = (schema, value)
+        return value
+
+
+def _compile(schema: Mapping[str, Any]) -> Validator | None:
     """The validator for ``schema`` (draft from its ``$schema``, else 2020-12), or ``None`` if it is invalid."""
-    cached = _compiled.get(id(schema))
-    if cached is not None and cached[0] is schema:
-        return cached[1]
     try:
         cls: type[Validator] = jsonschema.validators.validator_for(  # pyright: ignore[reportUnknownMemberType]
             schema, default=jsonschema.Draft202012Validator
         )
-        cls.check_schema(dict(schema))
-        validator: Validator | None = cls(dict(schema))
+        document = dict(schema)
+        cls.check_schema(document)
+        return cls(document)
     except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, TypeError, ValueError):
-        validator = None
-    if len(_compiled) >= _MAX_CACHED:
-        _compiled.clear()
-    _compiled[id(schema)] = (schema, validator)
-    return validator
+        return None
+
+
+compiled: PerSchema[Validator | None] = PerSchema(_compile)
+"""The validator for a schema (draft from its ``$schema``, else 2020-12), or ``None`` if it is invalid."""
 
 
 def first_problem(schema: Mapping[str, Any], value: Any) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import jsonschema.exceptions
 
-from mcpexec._schemas import UNCHECKABLE, compiled
+from mcpexec._schemas import UNCHECKABLE, PerSchema, compiled
 from mcpexec.audit import AuditLog
 from mcpexec.catalog import Catalog, ToolSpec
 from mcpexec.errors import MCPExecError, PolicyDenied, ToolArgumentError, ToolCallError
@@ -82,19 +82,14 @@ def validate_arguments(tool: ToolSpec, arguments: Mapping[str, Any]) -> None:
         raise ToolArgumentError("; ".join(shown), server=tool.server, tool=tool.name)
 
 
-_wrapping: dict[tuple[str, str, int], tuple[object, bool]] = {}
+_is_result_wrapper: PerSchema[bool] = PerSchema(
+    lambda schema: wrapped_result_schema("", schema) is not None  # the check reads the schema alone
+)
 
 
 def _wraps_result(tool: ToolSpec) -> bool:
-    """Whether the tool's structured result is the SDK's ``{"result": ...}`` wrapper (cached per schema; the
-    cache holds the schema, so its id cannot be reused while cached)."""
-    key = (tool.server, tool.name, id(tool.output_schema))
-    cached = _wrapping.get(key)
-    if cached is None or cached[0] is not tool.output_schema:
-        if len(_wrapping) > 10_000:
-            _wrapping.clear()
-        cached = _wrapping[key] = (tool.output_schema, wrapped_result_schema(tool.name, tool.output_schema) is not None)
-    return cached[1]
+    """Whether the tool's structured result is the SDK's ``{"result": ...}`` wrapper (cached per schema)."""
+    return tool.output_schema is not None and _is_result_wrapper(tool.output_schema)
 
 
 class Tokenizer(Protocol):

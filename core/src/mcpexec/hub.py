@@ -35,7 +35,7 @@ from ._compat import (
     map_exception,
 )
 from ._stderr import StderrLog
-from .catalog import Catalog, ToolSpec, UnknownToolError
+from .catalog import Catalog, ToolSpec
 from .config import ServerConfig, server_startup_timeout, server_timeout, validate_servers
 from .errors import ServerError, ToolCallError, ToolTimeout
 from .results import normalize_result
@@ -523,10 +523,8 @@ class MCPHub:
         An ``isError`` result raises :class:`ToolCallError` with the server's message.
         """
         result = await self.call_tool_raw(server, tool, arguments, timeout=timeout)
-        try:
-            output_schema = self._catalog.get(server, tool).output_schema
-        except UnknownToolError:  # a tool the catalog has not seen (yet): no schema to unwrap by
-            output_schema = None
+        spec = self._catalog.find(server, tool)  # None: a tool the catalog has not seen (yet), no schema to unwrap by
+        output_schema = None if spec is None else spec.output_schema
         return normalize_result(result, server=server, tool=tool, output_schema=output_schema)
 
     def tool(self, server: str, name: str) -> ToolSpec:

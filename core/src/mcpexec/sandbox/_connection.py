@@ -117,8 +117,7 @@ class GuestConnection:
 
     async def close(self) -> None:
         """Hang up on the guest (it exits when its channel closes)."""
-        self._stop_watching()
-        self._hung_up.set()
+        self._hang_up()
         if self._socket is not None:
             anyio.notify_closing(self._socket)  # a read waiting on it ends with ClosedResourceError
         await self._stream.aclose()
@@ -183,7 +182,7 @@ class GuestConnection:
         lines = data.split(b"\n")
         self._buffer += lines.pop()
         if len(self._buffer) > MAX_FRAME_BYTES or (lines and len(lines[0]) > MAX_FRAME_BYTES):
-            raise _FrameTooLarge
+            raise _FrameTooLarge(f"guest sent a frame over {MAX_FRAME_BYTES} bytes; closing the session")
         return lines
 
     def _on_readable(self) -> None:
@@ -195,18 +194,13 @@ class GuestConnection:
             return
         except OSError:
             data = b""
-        try:
-            if not data:
-                raise anyio.EndOfStream
-            lines = self._lines(data)
-        except anyio.EndOfStream:
-            self._stop_watching()
-            self._hung_up.set()
+        if not data:
+            self._hang_up()
             return
-        except _FrameTooLarge:
-            logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
-            self._stop_watching()
-            self._hung_up.set()
+        try:
+            lines = self._lines(data)
+        except _FrameTooLarge as exc:
+            self._hang_up(str(exc))
             return
         for line in lines:
             self._dispatch(line)
@@ -215,7 +209,7 @@ class GuestConnection:
 
     def _watch(self) -> bool:
         """Let the event loop read the socket (asyncio only); ``False`` when the workers must read."""
-        loop = _asyncio_loop() if self._socket is not None else None
+        loop = _asyncio_loop()
         if loop is None or self._socket is None:
             return False
         try:
@@ -231,6 +225,13 @@ class GuestConnection:
         if loop is not None and self._socket is not None:
             with contextlib.suppress(ValueError, OSError, RuntimeError):  # closed socket or loop
                 loop.remove_reader(self._socket.fileno())
+
+    def _hang_up(self, warning: str | None = None) -> None:
+        """Stop reading and end :meth:`serve` (logging ``warning``, when the guest did something wrong)."""
+        if warning is not None:
+            logger.warning("%s", warning)
+        self._stop_watching()
+        self._hung_up.set()
 
     async def serve(self) -> None:
         """Read guest frames and answer its requests until the guest hangs up."""
@@ -257,11 +258,9 @@ class GuestConnection:
             f"the sandbox sent more requests than can wait for an answer (at most {MAX_WAITING_REQUESTS:,}, "
             f"{MAX_WAITING_BYTES // 2**20} MiB); the session was closed — make fewer tool calls at once"
         )
-        logger.warning("%s", reason)
         if self.failure is None:
             self.failure = reason
-        self._stop_watching()
-        self._hung_up.set()
+        self._hang_up(reason)
 
     def _dispatch(self, line: bytes) -> None:
         if self._hung_up.is_set():  # the rest of a read after the session was closed
@@ -319,11 +318,10 @@ class GuestConnection:
                 try:
                     lines = await self._receive_lines()
                 except _HUNG_UP:
-                    self._hung_up.set()
+                    self._hang_up()
                     return
-                except _FrameTooLarge:
-                    logger.warning("guest sent a frame over %d bytes; closing the session", MAX_FRAME_BYTES)
-                    self._hung_up.set()
+                except _FrameTooLarge as exc:
+                    self._hang_up(str(exc))
                     return
                 finally:
                     self._reading = False
