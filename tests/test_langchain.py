@@ -27,6 +27,7 @@ from mcpexec import CodeExecutor, LocalSandbox
 from mcpexec.policy import Policy
 from tests.conftest import DELETE_TWO, crm_servers, testserver_config
 from tests.test_executor import reachable
+from tests.test_policy import crm_executor
 
 pytestmark = pytest.mark.anyio  # the standard suites' async tests run on anyio here (pytest-asyncio is strict)
 
@@ -175,18 +176,14 @@ def test_a_real_langchain_agent_searches_then_runs_code_against_a_real_server(tm
 async def test_approvals_inside_code_go_through_langgraph_interrupts_and_resume_without_rerunning(
     tmp_path: Path,
 ) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    servers = crm_servers(tmp_path)
     script: list[AIMessage | str] = [
         _call("execute_code", {"code": DELETE_TWO}, "call-7"),
         AIMessage(content="Removed Ada; you kept Bob."),
     ]
-    policy = Policy(approval="destructive")
-    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
-        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
-        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+        agent = _interrupting_graph(ex, script)
         config: Any = {"configurable": {"thread_id": "t1"}}
         state = await agent.ainvoke({"messages": [HumanMessage("remove Ada and Bob from the crm")]}, config)
         [first] = state["__interrupt__"]
@@ -214,17 +211,20 @@ async def test_approvals_inside_code_go_through_langgraph_interrupts_and_resume_
     assert [c["name"] for c in json.loads((tmp_path / "crm.json").read_text())] == ["Bob"]
 
 
+def _interrupting_graph(ex: CodeExecutor, script: list[AIMessage | str]) -> Any:
+    """A LangGraph agent (with a checkpointer) that plays ``script``; approvals in its code become interrupts."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
+    return create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+
+
 @contextmanager
 def _sync_interrupting_agent(tmp_path: Path, call_id: str) -> Iterator[tuple[CodeExecutor, Any, Any]]:
     """A synchronous LangGraph agent whose one tool call runs ``DELETE_TWO`` with approvals by interrupt."""
-    from langgraph.checkpoint.memory import InMemorySaver
-
     script: list[AIMessage | str] = [_call("execute_code", {"code": DELETE_TWO}, call_id), AIMessage(content="done")]
-    policy = Policy(approval="destructive")
-    with CodeExecutor(crm_servers(tmp_path), workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
-        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
-        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
-        yield ex, agent, {"configurable": {"thread_id": call_id}}
+    with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+        yield ex, _interrupting_graph(ex, script), {"configurable": {"thread_id": call_id}}
 
 
 def test_a_reviewer_edits_a_call_with_langchains_edit_decision(tmp_path: Path) -> None:
@@ -266,10 +266,8 @@ def test_interrupt_approvals_work_in_a_synchronous_graph(tmp_path: Path) -> None
 
 @pytest.mark.anyio
 async def test_a_resumed_node_does_not_run_a_sibling_tool_call_twice(tmp_path: Path) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.types import Command
 
-    servers = crm_servers(tmp_path)
     create = (
         "from servers.crm import create_contact\nawait create_contact(name='Cy', email='cy@example.com')\n'created'"
     )
@@ -285,10 +283,8 @@ async def test_a_resumed_node_does_not_run_a_sibling_tool_call_twice(tmp_path: P
         ],
     )
     script: list[AIMessage | str] = [both, AIMessage(content="done")]
-    policy = Policy(approval="destructive")
-    async with CodeExecutor(servers, workspace=reachable(tmp_path) / "ws", policy=policy) as ex:
-        tools = MCPExecToolkit(executor=ex, approvals="interrupt").get_tools()
-        agent = create_agent(ToolCallingFakeModel(messages=iter(script)), tools, checkpointer=InMemorySaver())
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as ex:
+        agent = _interrupting_graph(ex, script)
         config: Any = {"configurable": {"thread_id": "siblings"}}
         state = await agent.ainvoke({"messages": [HumanMessage("add Cy, then remove contact 1")]}, config)
         while state.get("__interrupt__"):  # each resume may run the node's tool calls again

@@ -24,6 +24,7 @@ from mcpexec import CodeExecutor, UsageError
 from mcpexec.policy import Policy
 from tests.conftest import DELETE_TWO, crm_servers, testserver_config
 from tests.test_executor import reachable
+from tests.test_policy import crm_executor
 
 pytestmark = pytest.mark.anyio
 
@@ -104,12 +105,6 @@ def _deleting_llm(call_id: str, final: str) -> Any:
     )
 
 
-def _approving_executor(tmp_path: Path) -> CodeExecutor:
-    """The demo servers (the CRM's file in ``tmp_path``) behind a policy that wants deletes approved."""
-    policy = Policy(approval="destructive")
-    return CodeExecutor(crm_servers(tmp_path), workspace=reachable(tmp_path) / "ws", policy=policy)
-
-
 async def _run_answering(
     executor: CodeExecutor, llm: Any, user_msg: str, answer: Callable[[ApprovalRequired], ApprovalResponse]
 ) -> Any:
@@ -175,7 +170,7 @@ async def test_a_react_agent_runs_code_through_the_tool_spec(ex: CodeExecutor) -
 @third_party_deprecations
 async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_without_rerunning(tmp_path: Path) -> None:
     llm = _deleting_llm("call-9", "Ada is gone, Bob stays.")
-    async with _approving_executor(tmp_path) as executor:
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as executor:
         asked: list[ApprovalRequired] = []
 
         def answer(event: ApprovalRequired) -> ApprovalResponse:
@@ -203,7 +198,7 @@ async def test_approvals_inside_code_wait_for_a_workflow_event_and_resume_withou
 @third_party_deprecations
 async def test_an_approval_response_may_edit_the_calls_arguments(tmp_path: Path) -> None:
     llm = _deleting_llm("call-10", "Bob is gone.")
-    async with _approving_executor(tmp_path) as executor:
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as executor:
 
         def answer(event: ApprovalRequired) -> ApprovalResponse:  # Ada's delete is edited into Bob's, then refused
             edited = {"contact_id": 2} if event.index == 0 else None
@@ -217,7 +212,7 @@ async def test_an_approval_response_may_edit_the_calls_arguments(tmp_path: Path)
 @third_party_deprecations
 async def test_an_unanswered_approval_rejects_the_call_once_the_wait_times_out(tmp_path: Path) -> None:
     llm = _deleting_llm("call-1", "Nobody answered.")
-    async with _approving_executor(tmp_path) as executor:
+    async with crm_executor(tmp_path, policy=Policy(approval="destructive")) as executor:
         spec = MCPExecToolSpec(executor, approvals="event", approval_timeout=0.5)
         with anyio.fail_after(60):
             result = await FunctionAgent(tools=spec.to_tool_list(), llm=llm).run(user_msg="remove them")

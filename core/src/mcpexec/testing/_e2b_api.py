@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -160,6 +160,15 @@ def api_app(state: FakeState) -> Starlette:
             return missing(sandbox_id)
         return Response(status_code=204)
 
+    def change_alive(sandbox_id: str, change: Callable[[FakeSandbox], None]) -> FakeSandbox | None:
+        """Apply ``change`` to the sandbox if it is alive (under the state's lock, waking whoever watches it)."""
+        with state.lock:
+            sandbox = state.alive(sandbox_id)
+            if sandbox is not None:
+                change(sandbox)
+                state.changed.notify_all()
+            return sandbox
+
     async def set_timeout(request: Request) -> Response:
         sandbox_id = request.path_params["sandbox_id"]
         body = await _json_body(request)
@@ -168,12 +177,8 @@ def api_app(state: FakeState) -> Starlette:
         timeout = _timeout(body, 0, settings.max_timeout)
         if isinstance(timeout, str):
             return error(400, timeout)
-        with state.lock:
-            sandbox = state.alive(sandbox_id)
-            if sandbox is None:
-                return missing(sandbox_id)
-            sandbox.set_timeout(timeout)
-            state.changed.notify_all()
+        if change_alive(sandbox_id, lambda sandbox: sandbox.set_timeout(timeout)) is None:
+            return missing(sandbox_id)
         return Response(status_code=204)
 
     async def connect(request: Request) -> Response:
@@ -184,13 +189,14 @@ def api_app(state: FakeState) -> Starlette:
         timeout = _timeout(body, 0, settings.max_timeout)
         if isinstance(timeout, str):
             return error(400, timeout)
-        with state.lock:
-            sandbox = state.alive(sandbox_id)
-            if sandbox is None:
-                return missing(sandbox_id)
+
+        def extend(sandbox: FakeSandbox) -> None:
             if "timeout" in body:
                 _extend(sandbox, timeout)
-            state.changed.notify_all()
+
+        sandbox = change_alive(sandbox_id, extend)
+        if sandbox is None:
+            return missing(sandbox_id)
         return JSONResponse(_created(sandbox, settings.envd_version), status_code=200)
 
     async def metrics(request: Request) -> Response:

@@ -15,6 +15,7 @@ import pwd
 import shutil
 import stat
 import zlib
+from collections.abc import Generator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,6 +93,15 @@ def rpc_error(exc: OSError) -> ConnectError:
     return ConnectError(code, message)
 
 
+@contextlib.contextmanager
+def rpc_errors() -> Generator[None]:
+    """Turn an ``OSError`` raised inside into the Connect error envd answers with (:func:`rpc_error`)."""
+    try:
+        yield
+    except OSError as exc:
+        raise rpc_error(exc) from exc
+
+
 def http_error(exc: OSError) -> JSONResponse:
     """The JSON error envd's HTTP API answers a failed file operation with."""
     match exc:
@@ -120,36 +130,30 @@ class FilesystemService(Filesystem):
         self, request: filesystem_pb.StatRequest, ctx: RequestContext[Any, Any]
     ) -> filesystem_pb.StatResponse:
         fs = self._fs(ctx)
-        try:
+        with rpc_errors():
             return filesystem_pb.StatResponse(entry=entry_info(fs, fs.resolve(request.path, follow_last=False)))
-        except OSError as exc:
-            raise rpc_error(exc) from exc
 
     async def make_dir(
         self, request: filesystem_pb.MakeDirRequest, ctx: RequestContext[Any, Any]
     ) -> filesystem_pb.MakeDirResponse:
         fs = self._fs(ctx)
-        try:
+        with rpc_errors():
             path = fs.resolve(request.path)
             if fs.host(path).exists():
                 raise FileExistsError(17, "directory already exists", path)
             fs.make_dirs(path)
             return filesystem_pb.MakeDirResponse(entry=entry_info(fs, path))
-        except OSError as exc:
-            raise rpc_error(exc) from exc
 
     async def move(
         self, request: filesystem_pb.MoveRequest, ctx: RequestContext[Any, Any]
     ) -> filesystem_pb.MoveResponse:
         fs = self._fs(ctx)
-        try:
+        with rpc_errors():
             _, source = fs.for_write(request.source, follow_last=False)
             target, destination = fs.for_write(request.destination, follow_last=False)
             fs.make_dirs(posixpath.dirname(target))
             os.rename(source, destination)
             return filesystem_pb.MoveResponse(entry=entry_info(fs, target))
-        except OSError as exc:
-            raise rpc_error(exc) from exc
 
     async def list_dir(
         self, request: filesystem_pb.ListDirRequest, ctx: RequestContext[Any, Any]
@@ -165,27 +169,23 @@ class FilesystemService(Filesystem):
                 if depth > 1 and entry.type == filesystem_pb.FileType.DIRECTORY and not entry.is_symlink:
                     walk(path, depth - 1)
 
-        try:
+        with rpc_errors():
             directory = fs.resolve(request.path)
             if not fs.host(directory).is_dir():
                 raise NotADirectoryError(20, "path is not a directory", directory)
             walk(directory, max(request.depth, 1))
-        except OSError as exc:
-            raise rpc_error(exc) from exc
         return filesystem_pb.ListDirResponse(entries=entries)
 
     async def remove(
         self, request: filesystem_pb.RemoveRequest, ctx: RequestContext[Any, Any]
     ) -> filesystem_pb.RemoveResponse:
         fs = self._fs(ctx)
-        try:
+        with rpc_errors():
             _, host = fs.for_write(request.path, follow_last=False)
             if host.is_dir() and not host.is_symlink():
                 shutil.rmtree(host)
             else:
                 host.unlink()
-        except OSError as exc:
-            raise rpc_error(exc) from exc
         return filesystem_pb.RemoveResponse()
 
 
